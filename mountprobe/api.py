@@ -1,0 +1,209 @@
+"""One function per question. Each runs its chain of strategies, cheapest first, and the
+first strategy that can answer here answers; ``last_answer()`` says which one and why the
+ones before it could not."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+from ._paths import PathArg, to_bytes
+from .errors import Unsupported
+from .model import Mount
+from .strategies import _resolve, devcmp, handle, mountinfo, openat2, statmount, statx
+
+
+class Answer(NamedTuple):
+    """How the last question of this thread was answered."""
+
+    question: str
+    strategy: str
+    declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
+
+
+Chain = Sequence[Tuple[str, Callable[..., Any]]]
+
+IS_MOUNTPOINT: Chain = (
+    ("statx", statx.is_mountpoint),
+    ("openat2", openat2.is_mountpoint),
+    ("handle", handle.is_mountpoint),
+    ("mountinfo", mountinfo.is_mountpoint),
+)
+OTHER_FILESYSTEM: Chain = (("devcmp", devcmp.differs_from_parent),)
+MOUNT_OF: Chain = (("statmount", statmount.mount_of), ("mountinfo", mountinfo.mount_of))
+MOUNT_AT: Chain = (("statmount", statmount.mount_at), ("mountinfo", mountinfo.mount_at))
+MOUNTS_UNDER: Chain = (("statmount", statmount.mounts_under), ("mountinfo", mountinfo.mounts_under))
+LIST_MOUNTS: Chain = (("statmount", statmount.list_mounts), ("mountinfo", mountinfo.list_mounts))
+STILL_MOUNTED: Chain = (("statmount", statmount.still_mounted), ("mountinfo", mountinfo.still_mounted))
+
+CHAINS = {
+    "is_mountpoint": IS_MOUNTPOINT,
+    "is_mountpoint(bind=False)": OTHER_FILESYSTEM,
+    "mount_of": MOUNT_OF,
+    "mount_at": MOUNT_AT,
+    "mounts_under": MOUNTS_UNDER,
+    "list_mounts": LIST_MOUNTS,
+    "still_mounted": STILL_MOUNTED,
+}
+
+_state = threading.local()
+
+
+def _run(question: str, chain: Chain, *args: Any) -> Any:
+    declined: List[Tuple[str, str]] = []
+    for name, strategy in chain:
+        try:
+            result = strategy(*args)
+        except Unsupported as why:
+            declined.append((name, str(why)))
+            continue
+        _state.last = (question, name, declined)
+        return result
+    _state.last = (question, "", declined)
+    raise Unsupported(f"{question}: no strategy can answer here: " + "; ".join(f"{n}: {w}" for n, w in declined))
+
+
+def last_answer() -> Optional[Answer]:
+    """Which strategy answered this thread's last question, and why earlier ones declined."""
+    last = getattr(_state, "last", None)
+    if last is None:
+        return None
+    return Answer(last[0], last[1], tuple(last[2]))
+
+
+def is_mountpoint(path: PathArg, *, bind: bool = True, follow_symlinks: bool = True) -> bool:
+    """True when ``path`` is the root of a mount. ``bind=True`` counts every mount, bind and
+    file bind mounts included; ``bind=False`` only mounts of another filesystem than the
+    parent directory's. ``/`` is a mount point. Errors raise (FileNotFoundError,
+    PermissionError, ...); they are never answered with False."""
+    raw = to_bytes(path)
+    result: bool = _run("is_mountpoint", IS_MOUNTPOINT, raw, follow_symlinks)
+    if bind or not result:
+        return result
+    other: bool = _run("is_mountpoint(bind=False)", OTHER_FILESYSTEM, raw, follow_symlinks)
+    return other
+
+
+def mount_of(path: PathArg, *, follow_symlinks: bool = True, propagate_from: bool = False) -> Mount:
+    """The visible (topmost) mount that contains ``path`` (findmnt ``--target``).
+    ``propagate_from=True`` fills that field, which costs the kernel a peer-group walk."""
+    found: Mount = _run("mount_of", MOUNT_OF, to_bytes(path), follow_symlinks, propagate_from)
+    return found
+
+
+def mount_at(path: PathArg, *, propagate_from: bool = False) -> Optional[Mount]:
+    """The visible mount whose mount point is exactly ``path`` (findmnt ``--mountpoint``),
+    or None when nothing is mounted there. Symlinks in ``path`` are followed."""
+    found: Optional[Mount] = _run("mount_at", MOUNT_AT, to_bytes(path), propagate_from)
+    return found
+
+
+def mount_root(path: PathArg) -> str:
+    """The mount point of the mount that contains ``path``."""
+    return mount_of(path).mountpoint
+
+
+def mounts_under(path: PathArg, *, include_self: bool = False, propagate_from: bool = False) -> List[Mount]:
+    """Every mount whose mount point lies below ``path`` component-wise (``/a`` is not below
+    ``/ab``), stacked and hidden ones included, parents before children. With
+    ``include_self``, the mounts at ``path`` itself too."""
+    found: List[Mount] = _run("mounts_under", MOUNTS_UNDER, to_bytes(path), include_self, propagate_from)
+    return found
+
+
+def list_mounts(*, propagate_from: bool = False) -> List[Mount]:
+    """Every mount of the caller's mount namespace, as ``/proc/self/mountinfo`` lists them."""
+    found: List[Mount] = _run("list_mounts", LIST_MOUNTS, propagate_from)
+    return found
+
+
+def still_mounted(m: Mount) -> bool:
+    """True while the very mount ``m`` describes is attached (the check after umount(2)).
+    By unique id where the kernel has one (6.8+), immune to the reuse of legacy ids. After a
+    lazy umount the answer is False although the filesystem may live on behind open fds."""
+    alive: bool = _run("still_mounted", STILL_MOUNTED, m)
+    return alive
+
+
+_TAGS = {b"LABEL": b"by-label", b"UUID": b"by-uuid", b"PARTUUID": b"by-partuuid", b"PARTLABEL": b"by-partlabel"}
+
+
+_UDEV_SAFE = frozenset(b"#+-.:=@_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _udev_escape(value: bytes) -> bytes:
+    # udev keeps UTF-8 and a few punctuation bytes in /dev/disk/by-* names, and writes
+    # every other byte as \xNN (encode_devnode_name).
+    return b"".join(bytes((c,)) if c in _UDEV_SAFE or c >= 0x80 else b"\\x%02x" % c for c in value)
+
+
+def _as_path(source: bytes) -> Optional[bytes]:
+    """The filesystem path that ``source`` names, like mount(8) resolves it: an absolute or
+    ./-relative path, or a LABEL=/UUID=/PARTUUID=/PARTLABEL= tag that udev has linked."""
+    tag, eq, value = source.partition(b"=")
+    if eq and tag in _TAGS:
+        link = b"/dev/disk/" + _TAGS[tag] + b"/" + _udev_escape(value.strip(b"\"'"))
+        return link if os.path.lexists(link) else None
+    if source.startswith((b"/", b"./", b"../")):
+        return source
+    return None
+
+
+def _same_source_text(reported: Optional[str], wanted: bytes) -> bool:
+    if reported is None:
+        return False
+    have = os.fsencode(reported)
+    # NFS reports "server:/export/" for "server:/export" (ClusterLabs/resource-agents#74).
+    return have == wanted or (have.rstrip(b"/") or b"/") == (wanted.rstrip(b"/") or b"/")
+
+
+def _loop_backing(m: Mount) -> Optional[bytes]:
+    try:
+        with open(f"/sys/dev/block/{m.major}:{m.minor}/loop/backing_file", "rb") as f:
+            return f.read().rstrip(b"\n")
+    except OSError:
+        return None
+
+
+def _is_bind_of(m: Mount, source: bytes) -> bool:
+    """Is ``m`` a bind mount of exactly ``source``: same superblock, and its root is the
+    path of ``source`` inside that filesystem."""
+    holder = mount_of(source)
+    where = _resolve.canonical(source)
+    top = os.fsencode(holder.mountpoint)
+    rel = where[len(top) :] if top != b"/" else where
+    root = os.fsencode(holder.root).rstrip(b"/") + (rel if rel.startswith(b"/") else b"/" + rel)
+    return (holder.major, holder.minor) == (m.major, m.minor) and os.fsencode(m.root) == (root.rstrip(b"/") or b"/")
+
+
+def is_mounted(target: PathArg, *, source: Optional[PathArg] = None, fstype: Optional[str] = None) -> bool:
+    """True when a matching mount is visible at ``target`` (the check before mount(2)).
+
+    ``fstype`` matches exactly, or the main type of a ``type.subtype``. ``source`` may be a
+    block device or a LABEL=/UUID=/PARTUUID=/PARTLABEL= tag (matched by device number, so
+    symlinked device names and ``/dev/root`` work), a loop-mounted image file, a directory or
+    file (then: a bind mount of exactly that path), or any other text the kernel reports as
+    the source (``tmpfs``, ``server:/export``; a trailing ``/`` is ignored). A source that
+    differs from what the kernel reports means False, not an error."""
+    m = mount_at(target)
+    if m is None:
+        return False
+    if fstype is not None and fstype not in (m.fstype, m.fstype.partition(".")[0]):
+        return False
+    if source is None:
+        return True
+    wanted = to_bytes(source)
+    path = _as_path(wanted)
+    if path is None:
+        return _same_source_text(m.source, wanted)
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return _same_source_text(m.source, wanted)
+    if stat.S_ISBLK(st.st_mode):
+        return (os.major(st.st_rdev), os.minor(st.st_rdev)) == (m.major, m.minor)
+    if stat.S_ISREG(st.st_mode) and _loop_backing(m) == _resolve.canonical(path):
+        return True
+    return _is_bind_of(m, path)

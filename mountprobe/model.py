@@ -1,0 +1,71 @@
+"""``Mount``: one mount as the kernel sees it, whatever interface described it."""
+
+from __future__ import annotations
+
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+
+class Mount(NamedTuple):
+    """One mount, with the fields of a ``/proc/self/mountinfo`` line plus unique ids.
+
+    A NamedTuple rather than a frozen dataclass: ``list_mounts`` builds tens of thousands of
+    these, and building a tuple costs a third of a frozen dataclass (``scripts/bench_record.py``).
+    """
+
+    id: int
+    parent_id: int
+    unique_id: Optional[int]
+    parent_unique_id: Optional[int]
+    major: int
+    minor: int
+    root: str
+    mountpoint: str
+    options: Tuple[str, ...]
+    fstype: str
+    source: Optional[str]
+    super_options: Tuple[str, ...]
+    shared: Optional[int]
+    master: Optional[int]
+    propagate_from: Optional[int]
+    unbindable: bool
+
+    @property
+    def read_only(self) -> bool:
+        """True when this mount is read-only (per-mount ``ro``; the superblock may be ``rw``)."""
+        return "ro" in self.options
+
+    @property
+    def propagation(self) -> str:
+        """findmnt's PROPAGATION: ``shared`` or ``private``, then ``,slave`` and ``,unbindable``."""
+        text = "private" if self.shared is None else "shared"
+        if self.master is not None:
+            text += ",slave"
+        if self.unbindable:
+            text += ",unbindable"
+        return text
+
+    @property
+    def devno(self) -> str:
+        """The superblock's device as ``MAJ:MIN`` (findmnt ``MAJ:MIN``)."""
+        return f"{self.major}:{self.minor}"
+
+
+def parents_first(mounts: List[Mount]) -> List[Mount]:
+    """``mounts`` in tree order: each parent before its children, siblings in their given
+    (creation) order. Since Linux 6.8 the kernel lists by creation, so a mount moved under
+    a newer one comes before its parent; this restores findmnt's order."""
+    by_id = {m.id: m for m in mounts}
+    children: Dict[int, List[Mount]] = {}
+    roots: List[Mount] = []
+    for m in mounts:
+        if m.parent_id in by_id and m.parent_id != m.id:
+            children.setdefault(m.parent_id, []).append(m)
+        else:
+            roots.append(m)
+    out: List[Mount] = []
+    stack = list(reversed(roots))
+    while stack:
+        m = stack.pop()
+        out.append(m)
+        stack.extend(reversed(children.get(m.id, ())))
+    return out

@@ -1,0 +1,188 @@
+"""What this kernel and this sandbox allow, found by calling each interface once.
+
+Never by version: stable kernels carry backports, and seccomp profiles block what the kernel
+has. ENOSYS (kernel too old, runc's ENOSYS stub), EPERM (seccomp deny) and EINVAL (a flag
+the kernel does not know) all mean "use the next strategy", never an error to the user.
+The result is cached for the process and dropped in a forked child, which may install its
+own seccomp filter or enter another namespace before it asks again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from typing import NamedTuple, Optional
+
+from .kernel import fhandle, mount, openat2, statx
+
+AVAILABLE = "available"
+MISSING = "missing"  # ENOSYS: the kernel (or an emulator, or runc's stub) lacks it
+BLOCKED = "blocked"  # EPERM: a seccomp profile or an LSM denies it
+PARTIAL = "partial"  # present, without a feature mountprobe would use
+
+
+class Interface(NamedTuple):
+    """One kernel interface as probed here: ``status`` is available, missing, blocked or partial."""
+
+    name: str
+    status: str
+    detail: str
+    errno: Optional[int] = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status in (AVAILABLE, PARTIAL)
+
+
+class Capabilities(NamedTuple):
+    """Everything the strategies need to know about this kernel and sandbox."""
+
+    statx: Interface
+    statx_mount_root: bool  # STATX_ATTR_MOUNT_ROOT (5.8)
+    statx_mnt_id: bool  # STATX_MNT_ID (5.8)
+    statx_unique_id: bool  # STATX_MNT_ID_UNIQUE (6.8); silently absent before
+    openat2: Interface
+    name_to_handle_at: Interface
+    handle_fid: bool  # AT_HANDLE_FID (6.5): works on overlayfs, procfs, nsfs
+    listmount: Interface
+    statmount: Interface
+    statmount_records: bool  # statmount gives every field of a mountinfo line
+    procfs: Interface
+
+
+# Fields a statmount reply needs to rebuild a whole mountinfo line: fs subtype and source
+# came in 6.13, mount options in 6.11, and only 6.15's supported_mask tells them apart from
+# "empty for this mount". Without it we read mountinfo for records.
+RECORD_FIELDS = mount.STATMOUNT_FS_SUBTYPE | mount.STATMOUNT_SB_SOURCE | mount.STATMOUNT_MNT_OPTS
+
+_SYSCALL_OFF = {errno.ENOSYS: MISSING, errno.EPERM: BLOCKED}
+
+
+def _failed(name: str, exc: OSError) -> Interface:
+    status = _SYSCALL_OFF.get(exc.errno or 0, PARTIAL if exc.errno == errno.EINVAL else MISSING)
+    return Interface(name, status, f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}", exc.errno)
+
+
+def _probe_statx() -> "tuple[Interface, bool, bool, bool, int]":
+    flags = statx.AT_NO_AUTOMOUNT | statx.AT_STATX_DONT_SYNC
+    try:
+        st = statx.statx(statx.AT_FDCWD, b"/", flags, statx.STATX_TYPE | statx.STATX_MNT_ID_UNIQUE)
+    except OSError as exc:
+        return _failed("statx", exc), False, False, False, 0
+    mount_root = bool(st.attributes_mask & statx.STATX_ATTR_MOUNT_ROOT)
+    unique = bool(st.mask & statx.STATX_MNT_ID_UNIQUE)
+    has_id = unique or bool(st.mask & statx.STATX_MNT_ID)
+    missing = [
+        label
+        for label, ok in (("MOUNT_ROOT", mount_root), ("MNT_ID", has_id), ("MNT_ID_UNIQUE", unique))
+        if not ok
+    ]
+    if missing:
+        iface = Interface("statx", PARTIAL, "without " + ", ".join(missing))
+    else:
+        iface = Interface("statx", AVAILABLE, "MOUNT_ROOT, MNT_ID_UNIQUE")
+    return iface, mount_root, has_id, unique, st.mnt_id if unique else 0
+
+
+def _probe_openat2() -> Interface:
+    try:
+        fd = openat2.openat2(statx.AT_FDCWD, b"/", os.O_PATH | os.O_CLOEXEC, openat2.RESOLVE_NO_XDEV)
+    except OSError as exc:
+        return _failed("openat2", exc)
+    os.close(fd)
+    return Interface("openat2", AVAILABLE, "RESOLVE_NO_XDEV")
+
+
+def _probe_handle() -> "tuple[Interface, bool]":
+    try:
+        fhandle.name_to_handle_at(statx.AT_FDCWD, b"/", fhandle.AT_HANDLE_FID, 0)
+        return Interface("name_to_handle_at", AVAILABLE, "AT_HANDLE_FID"), True
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            return _failed("name_to_handle_at", exc), False
+    try:
+        fhandle.name_to_handle_at(statx.AT_FDCWD, b"/", 0, 0)
+    except OSError as exc:
+        return _failed("name_to_handle_at", exc), False
+    return Interface("name_to_handle_at", PARTIAL, "without AT_HANDLE_FID (6.5): EOPNOTSUPP on overlayfs, procfs"), False
+
+
+def _probe_listmount() -> Interface:
+    # n = 0 answers 0 at once. From LSMT_ROOT, EPERM can only be seccomp: the caller's own
+    # root is always reachable.
+    try:
+        mount.listmount(mount.LSMT_ROOT, count=0)
+    except OSError as exc:
+        return _failed("listmount", exc)
+    return Interface("listmount", AVAILABLE, "")
+
+
+def _probe_statmount(root_id: int) -> "tuple[Interface, bool]":
+    if not root_id:
+        try:
+            mount.statmount(0, mount.STATMOUNT_MNT_BASIC)
+        except OSError as exc:
+            if exc.errno in _SYSCALL_OFF:
+                return _failed("statmount", exc), False
+        return Interface("statmount", PARTIAL, "no unique mount id from statx to ask about"), False
+    try:
+        reply = mount.statmount(root_id, mount.STATMOUNT_SUPPORTED_MASK | mount.STATMOUNT_SB_BASIC)
+    except OSError as exc:
+        return _failed("statmount", exc), False
+    if not reply.mask & mount.STATMOUNT_SUPPORTED_MASK:
+        return Interface("statmount", PARTIAL, "no supported_mask (< 6.15): records come from mountinfo"), False
+    lacking = RECORD_FIELDS & ~reply.supported_mask
+    if lacking:
+        return Interface("statmount", PARTIAL, f"lacks fields 0x{lacking:x}: records come from mountinfo"), False
+    return Interface("statmount", AVAILABLE, f"supported_mask 0x{reply.supported_mask:x}"), True
+
+
+def _probe_procfs() -> Interface:
+    for path in ("/proc/thread-self/mountinfo", "/proc/self/mountinfo"):
+        if os.access(path, os.R_OK):
+            return Interface("procfs", AVAILABLE, path)
+    return Interface("procfs", MISSING, "no readable mountinfo: is /proc mounted?")
+
+
+def _probe() -> Capabilities:
+    sx, mount_root, has_id, unique, root_id = _probe_statx()
+    handle, fid = _probe_handle()
+    listing = _probe_listmount()
+    stat, records = _probe_statmount(root_id)
+    return Capabilities(
+        statx=sx,
+        statx_mount_root=mount_root,
+        statx_mnt_id=has_id,
+        statx_unique_id=unique,
+        openat2=_probe_openat2(),
+        name_to_handle_at=handle,
+        handle_fid=fid,
+        listmount=listing,
+        statmount=stat,
+        statmount_records=records,
+        procfs=_probe_procfs(),
+    )
+
+
+_lock = threading.Lock()
+_cached: Optional[Capabilities] = None
+
+
+def capabilities() -> Capabilities:
+    """The probed capabilities of this process, computed on first use."""
+    global _cached
+    if _cached is None:
+        with _lock:
+            if _cached is None:
+                _cached = _probe()
+    return _cached
+
+
+def forget() -> None:
+    """Drop the cached probe; the next question probes again."""
+    global _cached
+    _cached = None
+
+
+os.register_at_fork(after_in_child=forget)

@@ -1,0 +1,146 @@
+"""The last resort: a filtered read of ``/proc/thread-self/mountinfo``.
+
+For kernels without statx MOUNT_ROOT (< 5.8) or statmount (< 6.8), and sandboxes whose
+seccomp profile blocks them. Paths are canonicalised first, because the table holds only
+resolved paths (moby/sys PR #14); the filter runs while the text is parsed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import List, Optional
+
+from .. import mountinfo as mi
+from ..errors import MountprobeError, Unsupported
+from ..kernel import fhandle, mount as km, statx as kx
+from ..model import Mount, parents_first
+from ..probe import capabilities
+from . import _calls, _resolve
+
+
+def _plain(m: Mount, with_propagate_from: bool) -> Mount:
+    # propagate_from is filled only on request, whatever the source, so that a record
+    # never depends on which strategy built it.
+    return m if with_propagate_from or m.propagate_from is None else m._replace(propagate_from=None)
+
+
+def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
+    """The legacy id of the mount holding ``path`` from one syscall, if any is allowed."""
+    caps = capabilities()
+    if caps.statx_mnt_id:
+        try:
+            st = _calls.statx(path, follow, kx.STATX_MNT_ID)
+        except Unsupported:
+            pass
+        else:
+            if st.mask & kx.STATX_MNT_ID:
+                return st.mnt_id
+    if caps.name_to_handle_at.usable:
+        flags = (fhandle.AT_HANDLE_FID if caps.handle_fid else 0) | (fhandle.AT_SYMLINK_FOLLOW if follow else 0)
+        try:
+            return fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
+        except OSError as exc:
+            if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP,):
+                raise
+    return None
+
+
+def is_mountpoint(path: bytes, follow: bool) -> bool:
+    """True when the canonical ``path`` is a mount point in the table (or is ``/``)."""
+    parent, leaf = _resolve.split_leaf(path, follow)
+    if not leaf:
+        return True
+    where = parent + b"/" + leaf if parent != b"/" else b"/" + leaf
+    return bool(mi.find_at(mi.read_mountinfo(), where))
+
+
+def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
+    """The visible mount that contains ``path``: by its mount id where a syscall gives one,
+    else the topmost entry at the longest mount point above the canonical path."""
+    mnt_id = _legacy_id(path, follow)
+    if mnt_id is None:
+        where = _resolve.canonical(path, follow)
+        found = mi.longest_prefix(mi.read_mountinfo(), where)
+    else:
+        found = mi.find_by_id(mi.read_mountinfo(), mnt_id)
+    if found is None:
+        raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in this process's mountinfo")
+    return _plain(found, with_propagate_from)
+
+
+def mount_at(path: bytes, with_propagate_from: bool) -> Optional[Mount]:
+    """The visible (topmost) entry whose mount point is the canonical ``path``."""
+    found = mi.topmost(mi.find_at(mi.read_mountinfo(), _resolve.canonical(path)))
+    return None if found is None else _plain(found, with_propagate_from)
+
+
+def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
+    """Path-aware prefix filter over the table (``/a`` is not below ``/ab``)."""
+    found = mi.find_under(mi.read_mountinfo(), _resolve.canonical(path), include_self)
+    return parents_first([_plain(m, with_propagate_from) for m in found])
+
+
+def _all_ids() -> Optional[List[int]]:
+    caps = capabilities()
+    if not (caps.listmount.usable and caps.statmount.usable):
+        return None
+    try:
+        return km.listmount_all(km.LSMT_ROOT)
+    except OSError:
+        return None
+
+
+def _zip_unique_ids(table: List[Mount], before: Optional[List[int]], after: Optional[List[int]]) -> List[Mount]:
+    """Add unique ids from listmount where that is provably right, else leave them None.
+
+    Since Linux 6.8 both listmount and mountinfo walk the namespace's mounts in unique-id
+    order (commit 2eea9ce4310d), so the n-th line is the n-th id, provided the table did not
+    change during the read (the same ids before and after it) and spot checks of the first,
+    middle and last entry agree on the legacy ids.
+    """
+    if not table or before is None or before != after or len(before) != len(table):
+        return table
+    try:
+        for i in {0, len(table) // 2, len(table) - 1}:
+            r = km.statmount(before[i], km.STATMOUNT_MNT_BASIC)
+            if (r.mnt_id_old, r.mnt_parent_id_old) != (table[i].id, table[i].parent_id):
+                return table
+    except OSError:
+        return table
+    unique = {m.id: u for m, u in zip(table, before)}
+    out = []
+    for m, u in zip(table, before):
+        parent = unique.get(m.parent_id)
+        if parent is None:  # the parent is outside this table (the hidden rootfs): ask
+            try:
+                parent = km.statmount(u, km.STATMOUNT_MNT_BASIC).mnt_parent_id
+            except OSError:
+                parent = None
+        out.append(tuple.__new__(Mount, (m[0], m[1], u, parent) + m[4:]))
+    return out
+
+
+def list_mounts(with_propagate_from: bool) -> List[Mount]:
+    """The whole table from one read."""
+    before = _all_ids()
+    data = mi.read_mountinfo()
+    after = _all_ids() if before is not None else None
+    table = [_plain(m, with_propagate_from) for m in mi.parse_mountinfo(data)]
+    return _zip_unique_ids(table, before, after)
+
+
+def still_mounted(m: Mount) -> bool:
+    """Is an entry with the same legacy id, parent, device, root and mount point in the
+    table? Legacy ids are reused at once: a new mount of the same source at the same place
+    is indistinguishable here (the statmount strategy has no such blind spot)."""
+    found = mi.find_by_id(mi.read_mountinfo(), m.id)
+    if found is None:
+        return False
+    return (found.parent_id, found.major, found.minor, found.root, found.mountpoint) == (
+        m.parent_id,
+        m.major,
+        m.minor,
+        m.root,
+        m.mountpoint,
+    )
