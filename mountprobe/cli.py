@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 from . import __version__
 
@@ -19,7 +19,7 @@ def _doctor() -> int:
     for iface in (caps.statx, caps.openat2, caps.name_to_handle_at, caps.listmount, caps.statmount, caps.procfs):
         print(f"  {iface.name:<18} {iface.status:<10} {iface.detail}")
     print("questions (asked about /):")
-    asks = {
+    asks: Dict[str, Callable[[], object]] = {
         "is_mountpoint": lambda: api.is_mountpoint("/"),
         "is_mountpoint(bind=False)": lambda: api.is_mountpoint("/", bind=False),
         "mount_of": lambda: api.mount_of("/"),

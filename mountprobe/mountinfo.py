@@ -39,9 +39,7 @@ def unescape(raw: bytes) -> bytes:
 
 def escape(raw: bytes) -> bytes:
     """Escape a path the way the kernel writes fields 4 and 5 (``mangle_path``)."""
-    return (
-        raw.replace(b"\\", b"\\134").replace(b" ", b"\\040").replace(b"\t", b"\\011").replace(b"\n", b"\\012")
-    )
+    return raw.replace(b"\\", b"\\134").replace(b" ", b"\\040").replace(b"\t", b"\\011").replace(b"\n", b"\\012")
 
 
 def split_options(raw: bytes) -> Tuple[str, ...]:
@@ -260,7 +258,7 @@ def read_mountinfo(path: Optional[str] = None) -> bytes:
             errors.append(f"{candidate}: {exc.strerror}")
             continue
         try:
-            chunks = []
+            chunks: List[bytes] = []
             size = 1 << 16
             while True:
                 chunk = os.read(fd, size)

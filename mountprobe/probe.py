@@ -64,7 +64,7 @@ def _failed(name: str, exc: OSError) -> Interface:
     return Interface(name, status, f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}", exc.errno)
 
 
-def _probe_statx() -> "tuple[Interface, bool, bool, bool, int]":
+def _probe_statx() -> tuple[Interface, bool, bool, bool, int]:
     flags = statx.AT_NO_AUTOMOUNT | statx.AT_STATX_DONT_SYNC
     try:
         st = statx.statx(statx.AT_FDCWD, b"/", flags, statx.STATX_TYPE | statx.STATX_MNT_ID_UNIQUE)
@@ -74,9 +74,7 @@ def _probe_statx() -> "tuple[Interface, bool, bool, bool, int]":
     unique = bool(st.mask & statx.STATX_MNT_ID_UNIQUE)
     has_id = unique or bool(st.mask & statx.STATX_MNT_ID)
     missing = [
-        label
-        for label, ok in (("MOUNT_ROOT", mount_root), ("MNT_ID", has_id), ("MNT_ID_UNIQUE", unique))
-        if not ok
+        label for label, ok in (("MOUNT_ROOT", mount_root), ("MNT_ID", has_id), ("MNT_ID_UNIQUE", unique)) if not ok
     ]
     if missing:
         iface = Interface("statx", PARTIAL, "without " + ", ".join(missing))
@@ -94,7 +92,7 @@ def _probe_openat2() -> Interface:
     return Interface("openat2", AVAILABLE, "RESOLVE_NO_XDEV")
 
 
-def _probe_handle() -> "tuple[Interface, bool]":
+def _probe_handle() -> tuple[Interface, bool]:
     try:
         fhandle.name_to_handle_at(statx.AT_FDCWD, b"/", fhandle.AT_HANDLE_FID, 0)
         return Interface("name_to_handle_at", AVAILABLE, "AT_HANDLE_FID"), True
@@ -105,7 +103,8 @@ def _probe_handle() -> "tuple[Interface, bool]":
         fhandle.name_to_handle_at(statx.AT_FDCWD, b"/", 0, 0)
     except OSError as exc:
         return _failed("name_to_handle_at", exc), False
-    return Interface("name_to_handle_at", PARTIAL, "without AT_HANDLE_FID (6.5): EOPNOTSUPP on overlayfs, procfs"), False
+    detail = "without AT_HANDLE_FID (6.5): EOPNOTSUPP on overlayfs, procfs"
+    return Interface("name_to_handle_at", PARTIAL, detail), False
 
 
 def _probe_listmount() -> Interface:
@@ -118,7 +117,7 @@ def _probe_listmount() -> Interface:
     return Interface("listmount", AVAILABLE, "")
 
 
-def _probe_statmount(root_id: int) -> "tuple[Interface, bool]":
+def _probe_statmount(root_id: int) -> tuple[Interface, bool]:
     if not root_id:
         try:
             mount.statmount(0, mount.STATMOUNT_MNT_BASIC)

@@ -75,12 +75,8 @@ class StatmountReply(NamedTuple):
     supported_mask: int
 
 
-_listmount = prototype(
-    "listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint
-)
-_statmount = prototype(
-    "statmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint
-)
+_listmount = prototype("listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
+_statmount = prototype("statmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
 _LNR = number("listmount")
 _SNR = number("statmount")
 _tls = threading.local()
@@ -114,7 +110,7 @@ def listmount_all(mnt_id: int, batch: int = 4096, ns_id: int = 0, ns_fd: int = 0
         last = page[-1]
 
 
-def _buffer(size: int) -> "ctypes.Array[ctypes.c_char]":
+def _buffer(size: int) -> ctypes.Array[ctypes.c_char]:
     buf: Optional[ctypes.Array[ctypes.c_char]] = getattr(_tls, "buf", None)
     if buf is None or len(buf) < size:
         buf = _tls.buf = ctypes.create_string_buffer(size)

@@ -43,17 +43,15 @@ class Statx(NamedTuple):
     mnt_id: int
 
 
-_call = prototype(
-    "statx", ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p
-)
+_call = prototype("statx", ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p)
 _NR = number("statx")
 _tls = threading.local()
 
 
-def _buffer() -> "ctypes.Array[ctypes.c_char]":
+def _buffer() -> ctypes.Array[ctypes.c_char]:
     # The GIL is released during the call, so each thread needs its own buffer.
     try:
-        buf: "ctypes.Array[ctypes.c_char]" = _tls.buf
+        buf: ctypes.Array[ctypes.c_char] = _tls.buf
     except AttributeError:
         buf = _tls.buf = ctypes.create_string_buffer(_SIZE)
     return buf

@@ -18,8 +18,10 @@ def canonical(path: bytes, follow: bool = True) -> bytes:
     try:
         return os.readlink(b"/proc/self/fd/%d" % fd)
     except OSError:
-        return os.fsencode(os.path.realpath(path)) if follow else os.path.join(
-            os.fsencode(os.path.realpath(os.path.dirname(path) or b".")), os.path.basename(path)
+        return (
+            os.fsencode(os.path.realpath(path))
+            if follow
+            else os.path.join(os.fsencode(os.path.realpath(os.path.dirname(path) or b".")), os.path.basename(path))
         )
     finally:
         os.close(fd)

@@ -31,4 +31,3 @@ def differs_from_parent(path: bytes, follow: bool) -> bool:
     if not leaf:
         return True
     return _device(parent + b"/" + leaf if parent != b"/" else b"/" + leaf, False) != _device(parent, True)
-

@@ -14,7 +14,6 @@ from typing import Optional
 
 from ..errors import Unsupported
 from ..kernel import fhandle as k
-from ..kernel.statx import AT_FDCWD
 from ..probe import capabilities
 from . import _calls, _resolve
 

@@ -13,7 +13,9 @@ from typing import List, Optional
 
 from .. import mountinfo as mi
 from ..errors import MountprobeError, Unsupported
-from ..kernel import fhandle, mount as km, statx as kx
+from ..kernel import fhandle
+from ..kernel import mount as km
+from ..kernel import statx as kx
 from ..model import Mount, parents_first
 from ..probe import capabilities
 from . import _calls, _resolve

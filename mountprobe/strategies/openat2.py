@@ -10,11 +10,11 @@ from __future__ import annotations
 import errno
 import os
 
+from ..errors import Unsupported
 from ..kernel import openat2 as k
 from ..kernel.statx import AT_FDCWD
 from ..probe import capabilities
 from . import _calls, _resolve
-from ..errors import Unsupported
 
 
 def is_mountpoint(path: bytes, follow: bool) -> bool:

@@ -12,6 +12,7 @@ import errno
 import os
 from typing import Dict, List, Optional, Tuple
 
+from .._paths import is_below
 from ..errors import MountprobeError, Unsupported
 from ..kernel import mount as k
 from ..kernel import statx as kx
@@ -19,7 +20,6 @@ from ..model import Mount, parents_first
 from ..mountinfo import split_options
 from ..probe import capabilities
 from . import _calls, _resolve
-from .._paths import is_below
 
 RECORD = (
     k.STATMOUNT_SB_BASIC
@@ -157,7 +157,8 @@ def _described(path: bytes, follow: bool, with_propagate_from: bool, at: bool) -
             return describe(st.mnt_id, with_propagate_from)
         except FileNotFoundError:
             if attempt:
-                raise FileNotFoundError(errno.ENOENT, "the mount vanished while being read", os.fsdecode(path)) from None
+                gone = "the mount vanished while being read"
+                raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
     raise AssertionError("unreachable")
 
 

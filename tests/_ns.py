@@ -1,0 +1,154 @@
+"""Private mount namespaces for tests, and the mount(2) calls that build scenarios in them.
+
+``@isolated`` runs a test in a forked child that enters a new mount namespace (inside a new
+user namespace when not root) with every mount private, mounts a fresh tmpfs on the test's
+``tmp_path``, and exits. The namespace, and every mount made in it, dies with the child,
+whether the test passed or not: the host's mount table is never touched.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import select
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Callable, Optional, TypeVar, Union
+
+import pytest
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY = 0x1
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MNT_DETACH = 0x2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+Pathish = Union[str, bytes, "os.PathLike[str]"]
+F = TypeVar("F", bound=Callable[..., Any])
+DEADLINE = 120.0
+
+
+def _b(value: Optional[Pathish]) -> Optional[bytes]:
+    return None if value is None else os.fsencode(value)
+
+
+def _check(result: int, what: str, *paths: Optional[Pathish]) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", *[os.fsdecode(p) for p in paths if p is not None][:1])
+
+
+def mount(source: Optional[Pathish], target: Pathish, fstype: Optional[str] = None, flags: int = 0, data: str = "") -> None:
+    fs = fstype.encode() if fstype else None
+    _check(_libc.mount(_b(source), _b(target), fs, ctypes.c_ulong(flags), data.encode() or None), "mount", target)
+
+
+def umount(target: Pathish, flags: int = 0) -> None:
+    _check(_libc.umount2(_b(target), flags), "umount", target)
+
+
+def tmpfs(target: Pathish, source: str = "tmpfs", data: str = "") -> None:
+    mount(source, target, "tmpfs", 0, data)
+
+
+def bind(source: Pathish, target: Pathish, recursive: bool = False) -> None:
+    mount(source, target, None, MS_BIND | (MS_REC if recursive else 0))
+
+
+def propagation(target: Pathish, flag: int) -> None:
+    mount(None, target, None, flag)
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), "unshare")
+
+
+def enter_private_namespace() -> None:
+    """Enter a new mount namespace with every mount private; as a non-root user, inside a new
+    user namespace that maps the caller to root (so it may mount tmpfs, binds, overlayfs)."""
+    if os.geteuid() == 0:
+        unshare(CLONE_NEWNS)
+    else:
+        uid, gid = os.geteuid(), os.getegid()
+        unshare(CLONE_NEWUSER | CLONE_NEWNS)
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    propagation("/", MS_REC | MS_PRIVATE)
+
+
+def in_user_namespace() -> bool:
+    with open("/proc/self/uid_map") as f:
+        return f.read().split() != ["0", "0", "4294967295"]
+
+
+def need_real_root() -> None:
+    if in_user_namespace():
+        pytest.skip("needs real root (loop devices cannot be set up inside a user namespace)")
+
+
+def _report(fd: int, kind: bytes, text: str) -> None:
+    data = kind + text.encode("utf-8", "replace")
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def isolated(test: F) -> F:
+    """Run ``test`` in a child process inside a private mount namespace (see module doc)."""
+
+    @functools.wraps(test)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        read_end, write_end = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(read_end)
+            try:
+                enter_private_namespace()
+                if "tmp_path" in kwargs:
+                    tmpfs(kwargs["tmp_path"], "scratch")
+                test(*args, **kwargs)
+                _report(write_end, b"P", "")
+            except pytest.skip.Exception as skip:
+                _report(write_end, b"S", str(skip))
+            except BaseException:
+                _report(write_end, b"F", traceback.format_exc())
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
+        os.close(write_end)
+        chunks = []
+        deadline = time.monotonic() + DEADLINE
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                    os.kill(pid, signal.SIGKILL)
+                    pytest.fail(f"test did not finish within {DEADLINE:.0f} s", pytrace=False)
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(read_end)
+            os.waitpid(pid, 0)
+        report = b"".join(chunks)
+        if report[:1] == b"S":
+            pytest.skip(report[1:].decode())
+        if report[:1] != b"P":
+            pytest.fail(report[1:].decode() or "the test's process died without a report", pytrace=False)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,142 @@
+"""The kernel's own answers, read without mountprobe: the mount id in
+``/proc/self/fdinfo``, a minimal independent reader of the live mountinfo, and unique ids
+from ``name_to_handle_at(AT_HANDLE_MNT_ID_UNIQUE)`` (a different syscall from mountprobe's)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+import mountprobe
+
+
+class Entry(NamedTuple):
+    id: int
+    parent_id: int
+    major: int
+    minor: int
+    root: str
+    mountpoint: str
+    options: Tuple[str, ...]
+    fstype: str
+    source: Optional[str]
+    super_options: Tuple[str, ...]
+    shared: Optional[int]
+    master: Optional[int]
+    unbindable: bool
+
+
+def _unescape(raw: bytes) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw[i : i + 1] == b"\\" and len(raw) >= i + 4 and all(48 <= c <= 55 for c in raw[i + 1 : i + 4]):
+            out.append(int(raw[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            out.append(raw[i])
+            i += 1
+    return bytes(out)
+
+
+def _split_quoted(raw: bytes) -> List[bytes]:
+    items, current, quoted = [], bytearray(), False
+    for c in raw:
+        if c == ord('"'):
+            quoted = not quoted
+        if c == ord(",") and not quoted:
+            items.append(bytes(current))
+            current = bytearray()
+        else:
+            current.append(c)
+    items.append(bytes(current))
+    return [i for i in items if i]
+
+
+def table() -> List[Entry]:
+    """The live mountinfo of this thread, parsed by the simplest correct reader."""
+    with open("/proc/thread-self/mountinfo", "rb") as f:
+        data = f.read()
+    out = []
+    for line in data.split(b"\n"):
+        if not line:
+            continue
+        f = line.split(b" ")
+        sep = f.index(b"-", 6)
+        tags = dict(t.split(b":") if b":" in t else (t, b"") for t in f[6:sep])
+        major, minor = f[2].split(b":")
+        out.append(
+            Entry(
+                int(f[0]),
+                int(f[1]),
+                int(major),
+                int(minor),
+                os.fsdecode(_unescape(f[3])),
+                os.fsdecode(_unescape(f[4])),
+                tuple(f[5].decode().split(",")),
+                os.fsdecode(_unescape(f[sep + 1])),
+                os.fsdecode(_unescape(f[sep + 2])) or None,
+                tuple(os.fsdecode(_unescape(i)) for i in _split_quoted(b" ".join(f[sep + 3 :]))),
+                int(tags[b"shared"]) if b"shared" in tags else None,
+                int(tags[b"master"]) if b"master" in tags else None,
+                b"unbindable" in tags,
+            )
+        )
+    return out
+
+
+def by_id() -> Dict[int, Entry]:
+    return {e.id: e for e in table()}
+
+
+def fdinfo_mount_id(path: "os.PathLike[str] | str | bytes", follow: bool = True) -> int:
+    """The legacy id of the mount holding ``path``, as /proc/self/fdinfo reports it (3.15)."""
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+    finally:
+        os.close(fd)
+    raise AssertionError("no mnt_id in fdinfo")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_NAME_TO_HANDLE_AT = {"x86_64": 303, "aarch64": 264}[os.uname().machine]
+
+
+def unique_id(path: "os.PathLike[str] | str | bytes") -> int:
+    """The unique id of the mount holding ``path`` via name_to_handle_at (6.12 flag)."""
+    handle = ctypes.create_string_buffer(8 + 128)
+    ctypes.memmove(handle, (128).to_bytes(4, "little"), 4)
+    mnt = ctypes.c_uint64()
+    flags = 0x001 | 0x200 | 0x400  # AT_HANDLE_MNT_ID_UNIQUE | AT_HANDLE_FID | AT_SYMLINK_FOLLOW
+    r = _libc.syscall(
+        ctypes.c_long(_NAME_TO_HANDLE_AT), ctypes.c_int(-100), os.fsencode(path), handle, ctypes.byref(mnt), flags
+    )
+    if r != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return mnt.value
+
+
+def visible_at(path: str) -> Optional[Entry]:
+    """The entry at ``path`` (canonical) that no other entry at ``path`` has as parent."""
+    stack = [e for e in table() if e.mountpoint == path]
+    parents = {e.parent_id for e in stack}
+    tops = [e for e in stack if e.id not in parents]
+    return tops[-1] if tops else None
+
+
+def assert_is_kernel_entry(m: mountprobe.Mount) -> None:
+    """Every mountinfo field of ``m`` equals the kernel's line for its id."""
+    entry = by_id()[m.id]
+    mine = Entry(
+        m.id, m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.options, m.fstype, m.source,
+        m.super_options, m.shared, m.master, m.unbindable,
+    )  # fmt: skip
+    assert mine == entry
+    if m.unique_id is not None:
+        assert m.unique_id > 2**31
