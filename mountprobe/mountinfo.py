@@ -206,7 +206,9 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     prefix = want if want.endswith(b"/") else want + b"/"
 
     def keep(f: List[bytes]) -> bool:
-        return f[4].startswith(prefix) or (include_self and f[4] == want)
+        if f[4] == want:
+            return include_self
+        return f[4].startswith(prefix)
 
     return _entries(data, False, keep, False)
 

@@ -133,16 +133,13 @@ def list_mounts(with_propagate_from: bool) -> List[Mount]:
 
 
 def still_mounted(m: Mount) -> bool:
-    """Is an entry with the same legacy id, parent, device, root and mount point in the
-    table? Legacy ids are reused at once: a new mount of the same source at the same place
-    is indistinguishable here (the statmount strategy has no such blind spot)."""
+    """Is an entry with the same legacy id, parent, device, root, mount point, type, source
+    and super options in the table? Legacy ids and anonymous device numbers are both reused
+    at once: an identical re-mount at the same place is indistinguishable here (the
+    statmount strategy, by unique id, has no such blind spot)."""
     found = mi.find_by_id(mi.read_mountinfo(), m.id)
-    if found is None:
-        return False
-    return (found.parent_id, found.major, found.minor, found.root, found.mountpoint) == (
-        m.parent_id,
-        m.major,
-        m.minor,
-        m.root,
-        m.mountpoint,
-    )
+    return found is not None and _identity(found) == _identity(m)
+
+
+def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
+    return (m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)

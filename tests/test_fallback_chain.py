@@ -1,0 +1,63 @@
+"""ENOSYS and EPERM from any syscall mean "ask the next strategy": the answers stay the same
+down to mountinfo alone. Old kernels and sandboxes are simulated with seccomp filters."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from _ns import isolated
+from _scenes import build
+from _seccomp import fail_syscalls
+
+import mountprobe
+from mountprobe import probe
+
+ALL = ("statx", "openat2", "name_to_handle_at", "statmount", "listmount")
+# blocked syscalls -> (strategy answering is_mountpoint, strategy answering mount_of)
+LEVELS = {
+    "full": ({}, ("statx", "statmount")),
+    "no-statmount-ENOSYS": ({"statmount": errno.ENOSYS, "listmount": errno.ENOSYS}, ("statx", "mountinfo")),
+    "no-statmount-EPERM": ({"statmount": errno.EPERM, "listmount": errno.EPERM}, ("statx", "mountinfo")),
+    "no-statx-ENOSYS": ({"statx": errno.ENOSYS}, ("openat2", "mountinfo")),
+    "no-statx-EPERM": ({"statx": errno.EPERM}, ("openat2", "mountinfo")),
+    "no-statx-no-openat2": ({"statx": errno.EPERM, "openat2": errno.ENOSYS}, ("handle", "mountinfo")),
+    "proc-only": ({name: errno.EPERM for name in ALL}, ("mountinfo", "mountinfo")),
+}
+
+
+def _answers(tree_paths: List[bytes], base: bytes) -> Dict[str, Any]:
+    def plain(m: mountprobe.Mount) -> mountprobe.Mount:
+        return m._replace(unique_id=None, parent_unique_id=None)
+
+    return {
+        "is_mountpoint": [mountprobe.is_mountpoint(p) for p in tree_paths],
+        "bind=False": [mountprobe.is_mountpoint(p, bind=False) for p in tree_paths],
+        "nofollow": [mountprobe.is_mountpoint(p, follow_symlinks=False) for p in tree_paths],
+        "mount_of": [plain(mountprobe.mount_of(p)) for p in tree_paths],
+        "mount_at": [m and plain(m) for m in map(mountprobe.mount_at, tree_paths)],
+        "mounts_under": [plain(m) for m in mountprobe.mounts_under(base, include_self=True)],
+        "list_mounts": [plain(m) for m in mountprobe.list_mounts()],
+    }
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@isolated
+def test_every_level_gives_the_same_answers(level: str, tmp_path: Path) -> None:
+    tree = build(tmp_path)
+    paths = [*tree.every_path, tree.path("link"), b"/"]
+    expected = _answers(paths, tree.path())
+    blocked, (is_mountpoint_by, mount_of_by) = LEVELS[level]
+    if blocked:
+        fail_syscalls(blocked)
+    probe.forget()
+    assert _answers(paths, tree.path()) == expected
+    mountprobe.is_mountpoint(tree.path("tmpfs"))
+    assert mountprobe.last_answer().strategy == is_mountpoint_by  # type: ignore[union-attr]
+    mountprobe.mount_of(tree.path("tmpfs"))
+    assert mountprobe.last_answer().strategy == mount_of_by  # type: ignore[union-attr]
+    caps = mountprobe.capabilities()
+    for name, err in blocked.items():
+        assert getattr(caps, name).status == ("missing" if err == errno.ENOSYS else "blocked"), name

@@ -1,0 +1,139 @@
+"""is_mounted (before mount) and still_mounted (after umount), on real mounts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from _ns import MNT_DETACH, bind, isolated, need_real_root, tmpfs, umount
+from _oracle import fdinfo_mount_id
+
+import mountprobe
+from mountprobe import api
+
+
+@isolated
+def test_is_mounted_matches_target_fstype_and_source_text(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "empty").mkdir()
+    tmpfs(tmp_path / "t", "mysource")
+    assert mountprobe.is_mounted(tmp_path / "t")
+    assert mountprobe.is_mounted(tmp_path / "t", fstype="tmpfs")
+    assert not mountprobe.is_mounted(tmp_path / "t", fstype="ext4")
+    assert mountprobe.is_mounted(tmp_path / "t", source="mysource")
+    assert mountprobe.is_mounted(tmp_path / "t", source="mysource/")
+    assert not mountprobe.is_mounted(tmp_path / "t", source="othersource")
+    assert not mountprobe.is_mounted(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError):
+        mountprobe.is_mounted(tmp_path / "missing")
+
+
+@isolated
+def test_is_mounted_with_a_bind_source_directory_and_file(tmp_path: Path) -> None:
+    for d in ("src/sub", "bound", "boundsub", "other"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "src" / "f").write_text("x")
+    (tmp_path / "g").write_text("")
+    bind(tmp_path / "src", tmp_path / "bound")
+    bind(tmp_path / "src" / "sub", tmp_path / "boundsub")
+    bind(tmp_path / "src" / "f", tmp_path / "g")
+    assert mountprobe.is_mounted(tmp_path / "bound", source=tmp_path / "src")
+    assert not mountprobe.is_mounted(tmp_path / "bound", source=tmp_path / "src" / "sub")
+    assert mountprobe.is_mounted(tmp_path / "boundsub", source=tmp_path / "src" / "sub")
+    assert not mountprobe.is_mounted(tmp_path / "boundsub", source=tmp_path / "src")
+    assert mountprobe.is_mounted(tmp_path / "g", source=tmp_path / "src" / "f")
+    assert not mountprobe.is_mounted(tmp_path / "g", source=tmp_path / "src")
+    # The same directory through a relative path and through a bind of its parent.
+    os.chdir(tmp_path)
+    assert mountprobe.is_mounted("bound", source="./src")
+    assert mountprobe.is_mounted(tmp_path / "boundsub", source=tmp_path / "bound" / "sub")
+
+
+@isolated
+def test_is_mounted_with_a_loop_device_and_its_image(tmp_path: Path) -> None:
+    need_real_root()
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("mkfs.ext4 is not installed")
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "mptest", str(image)], check=True)
+    (tmp_path / "mnt").mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(tmp_path / "mnt")], check=True)
+    try:
+        m = mountprobe.mount_at(tmp_path / "mnt")
+        assert m is not None and m.fstype == "ext4" and m.source is not None and m.source.startswith("/dev/loop")
+        assert m.id == fdinfo_mount_id(tmp_path / "mnt")
+        assert mountprobe.is_mounted(tmp_path / "mnt", source=m.source, fstype="ext4")
+        assert mountprobe.is_mounted(tmp_path / "mnt", source=image)  # the image behind the loop device
+        st = os.stat(m.source)
+        assert (os.major(st.st_rdev), os.minor(st.st_rdev)) == (m.major, m.minor)
+        assert not mountprobe.is_mounted(tmp_path / "mnt", source="/dev/null")
+        assert mountprobe.is_mountpoint(tmp_path / "mnt", bind=False)
+    finally:
+        umount(tmp_path / "mnt")  # autoclear releases the loop device
+
+
+@isolated
+def test_still_mounted_is_false_after_umount_even_when_the_legacy_id_is_reused(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    tmpfs(tmp_path / "p", "first")
+    first = mountprobe.mount_at(tmp_path / "p")
+    assert first is not None and first.unique_id is not None
+    assert mountprobe.still_mounted(first)
+    umount(tmp_path / "p")
+    assert not mountprobe.still_mounted(first)
+    tmpfs(tmp_path / "p", "first")
+    second = mountprobe.mount_at(tmp_path / "p")
+    assert second is not None
+    assert second.id == first.id  # the kernel handed out the same legacy id at once
+    assert second.unique_id != first.unique_id
+    assert not mountprobe.still_mounted(first)
+    assert mountprobe.still_mounted(second)
+    answer = mountprobe.last_answer()
+    assert answer is not None and answer.strategy == "statmount"
+
+
+@isolated
+def test_still_mounted_without_unique_ids_compares_identity_fields(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    tmpfs(tmp_path / "p", "first")
+    first = mountprobe.mount_at(tmp_path / "p")
+    assert first is not None
+    legacy = first._replace(unique_id=None, parent_unique_id=None)
+    assert mountprobe.still_mounted(legacy)
+    assert api.last_answer().strategy == "mountinfo"  # type: ignore[union-attr]
+    umount(tmp_path / "p")
+    assert not mountprobe.still_mounted(legacy)
+    tmpfs(tmp_path / "p", "second")  # same legacy id and even the same anonymous device
+    again = mountprobe.mount_at(tmp_path / "p")
+    assert again is not None and (again.id, again.devno) == (legacy.id, legacy.devno)
+    assert not mountprobe.still_mounted(legacy)
+
+
+@isolated
+def test_without_unique_ids_an_identical_remount_is_indistinguishable(tmp_path: Path) -> None:
+    # The documented blind spot of the legacy check, and why unique ids matter.
+    (tmp_path / "p").mkdir()
+    tmpfs(tmp_path / "p", "same")
+    first = mountprobe.mount_at(tmp_path / "p")
+    assert first is not None
+    umount(tmp_path / "p")
+    tmpfs(tmp_path / "p", "same")
+    assert mountprobe.still_mounted(first._replace(unique_id=None)) is True
+    assert mountprobe.still_mounted(first) is False
+
+
+@isolated
+def test_still_mounted_is_false_right_after_a_lazy_umount(tmp_path: Path) -> None:
+    (tmp_path / "p").mkdir()
+    tmpfs(tmp_path / "p")
+    m = mountprobe.mount_at(tmp_path / "p")
+    assert m is not None
+    fd = os.open(tmp_path / "p", os.O_RDONLY)  # keeps the filesystem busy
+    umount(tmp_path / "p", MNT_DETACH)
+    assert not mountprobe.still_mounted(m)
+    os.close(fd)
