@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import warnings
 from typing import Callable, Dict, List, Optional, Tuple
@@ -64,117 +65,145 @@ class _Bad(Exception):
     pass
 
 
-def _number(raw: bytes, what: str) -> int:
-    if not raw.isdigit():
-        raise _Bad(f"{what} is not a number")
-    value = int(raw)
-    if value > _U32:
-        raise _Bad(f"{what} overflows 32 bits")
-    return value
+_ENCODING = sys.getfilesystemencoding()
+_ERRORS = sys.getfilesystemencodeerrors()
 
 
-class _Parser:
-    """Parses lines into ``Mount`` records, caching the decoded form of fields that repeat
-    (options, fstype, source, super options repeat across thousands of bind mounts)."""
+def _text(raw: bytes) -> str:
+    """``os.fsdecode`` of a field after decoding its escapes."""
+    if b"\\" in raw:
+        raw = unescape(raw)
+    return raw.decode(_ENCODING, _ERRORS)
 
-    __slots__ = ("cache", "strict")
 
-    def __init__(self, strict: bool) -> None:
-        self.strict = strict
-        self.cache: Dict[Tuple[int, bytes], object] = {}
+_NUMBERED = (b"shared", b"master", b"propagate_from")
 
-    def parse(self, f: List[bytes]) -> Mount:
-        n = len(f)
-        if n < 10:
-            raise _Bad("fewer than 10 fields")
-        try:
-            sep = f.index(b"-", 6)
-        except ValueError:
-            raise _Bad("no ' - ' separator") from None
-        if n < sep + 4:
-            raise _Bad("fields missing after the separator")
-        major, colon, minor = f[2].partition(b":")
-        if not colon:
-            raise _Bad("bad MAJ:MIN")
-        root, point = f[3], f[4]
-        if not root or not point:
-            raise _Bad("empty root or mount point")
-        shared = master = propagate_from = None
-        unbindable = False
-        for tag in f[6:sep]:
-            if tag.startswith(b"shared:"):
-                shared = _number(tag[7:], "peer group")
-            elif tag.startswith(b"master:"):
-                master = _number(tag[7:], "master")
-            elif tag.startswith(b"propagate_from:"):
-                propagate_from = _number(tag[15:], "propagate_from")
-            elif tag == b"unbindable":
-                unbindable = True
-            # Unknown tags are tolerated: the kernel may add new ones (proc(5)).
-        cache = self.cache
-        options = cache.get((0, f[5]))
-        if options is None:
-            options = cache[(0, f[5])] = tuple(_fsdecode(f[5]).split(","))
-        fstype = cache.get((1, f[sep + 1]))
-        if fstype is None:
-            fstype = cache[(1, f[sep + 1])] = _fsdecode(unescape(f[sep + 1]))
-        raw_source = f[sep + 2]
-        source = cache.get((2, raw_source), False)
-        if source is False:
-            source = cache[(2, raw_source)] = _fsdecode(unescape(raw_source)) if raw_source else None
-        # Old cifs (unc=\\server\share with raw spaces) and WSL 9p put unescaped spaces in
-        # field 11: everything after the source is the super options.
-        raw_super = f[sep + 3] if n == sep + 4 else b" ".join(f[sep + 3 :])
-        super_options = cache.get((3, raw_super))
-        if super_options is None:
-            super_options = cache[(3, raw_super)] = split_options(raw_super)
-        return _new(
-            Mount,
-            (
-                _number(f[0], "mount id"),
-                _number(f[1], "parent id"),
-                None,
-                None,
-                _number(major, "major"),
-                _number(minor, "minor"),
-                _fsdecode(unescape(root)),
-                _fsdecode(unescape(point)),
-                options,
-                fstype,
-                source,
-                super_options,
-                shared,
-                master,
-                propagate_from,
-                unbindable,
-            ),
-        )
 
-    def rejected(self, why: str, lineno: int, line: bytes) -> None:
-        if self.strict:
-            raise ParseError(why, lineno, line)
-        warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=4)
+def _tags(tags: List[bytes]) -> Tuple[Optional[int], Optional[int], Optional[int], bool]:
+    shared = master = propagate_from = None
+    unbindable = False
+    for tag in tags:
+        name, _, value = tag.partition(b":")
+        if name in _NUMBERED and not (value.isdigit() and int(value) <= _U32):
+            raise _Bad(f"bad optional field {tag!r}")
+        if name == b"shared":
+            shared = int(value)
+        elif name == b"master":
+            master = int(value)
+        elif name == b"propagate_from":
+            propagate_from = int(value)
+        elif tag == b"unbindable":
+            unbindable = True
+        # Unknown tags are tolerated: proc(5) says new ones may come.
+    return shared, master, propagate_from, unbindable
+
+
+_Rest = Tuple[
+    Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool
+]
+
+
+def _rest(rest: bytes) -> _Rest:
+    """Fields 6 to 11, in the order of ``Mount`` after ``mountpoint``: options, fstype,
+    source, super options, shared, master, propagate_from, unbindable."""
+    raw_options, _, after = rest.partition(b" ")
+    if after[:2] == b"- ":
+        tags: List[bytes] = []
+        tail = after[2:]
+    else:
+        cut = after.find(b" - ")
+        if cut < 0:
+            raise _Bad("no ' - ' separator")
+        tags = after[:cut].split(b" ")
+        tail = after[cut + 3 :]
+    fstype, sp1, tail = tail.partition(b" ")
+    source, sp2, raw_super = tail.partition(b" ")
+    if not (raw_options and fstype and sp1 and sp2):
+        raise _Bad("fields missing")
+    # Old cifs (unc=\\server\share with raw spaces) and WSL 9p put unescaped spaces in
+    # field 11: everything after the source is the super options.
+    return (
+        tuple(raw_options.decode(_ENCODING, _ERRORS).split(",")),
+        _text(fstype),
+        _text(source) if source else None,
+        split_options(raw_super),
+        *_tags(tags),
+    )
+
+
+def _devno(raw: bytes) -> Tuple[int, int]:
+    major, colon, minor = raw.partition(b":")
+    if not (colon and major.isdigit() and minor.isdigit()):
+        raise _Bad("bad MAJ:MIN")
+    return int(major), int(minor)
 
 
 LineFilter = Callable[[List[bytes]], bool]
 
 
-def _entries(data: bytes, strict: bool, keep: Optional[LineFilter], first: bool) -> List[Mount]:
-    parser = _Parser(strict)
+def _entries(
+    data: bytes,
+    strict: bool,
+    keep: Optional[LineFilter] = None,
+    first: bool = False,
+    needle: Optional[bytes] = None,
+    ids: Optional[List[int]] = None,
+) -> List[Mount]:
+    """The parser. ``needle``: skip lines without this substring before splitting them;
+    ``keep``: a test on the first five fields; ``first``: stop at the first match;
+    ``ids``: unique ids to give the records in order (see ``parse_with_unique_ids``)."""
     out: List[Mount] = []
+    append = out.append
+    # Everything after the mount point repeats across lines (thousands of binds of one
+    # filesystem share it), and so do devices and roots: parse each distinct one once.
+    rests: Dict[bytes, _Rest] = {}
+    devnos: Dict[bytes, Tuple[int, int]] = {}
+    roots: Dict[bytes, str] = {}
+    unique: Dict[int, Optional[int]] = {}
+    count = len(ids) if ids is not None else 0
+    u = pu = None
+    new = _new
+    crlf = b"\r\n" in data  # hand-made files; the kernel writes \n only
     for lineno, line in enumerate(data.split(b"\n"), 1):
-        if line.endswith(b"\r"):
+        if needle is not None and needle not in line:
+            continue
+        if crlf and line[-1:] == b"\r":
             line = line[:-1]
         if not line or line[0] == 0x23:  # blank, or a comment in a hand-made file
             continue
-        fields = line.split(b" ")
-        if keep is not None and (len(fields) < 5 or not keep(fields)):
-            continue
         try:
-            out.append(parser.parse(fields))
+            # Spaces inside names are always escaped: five fields, then the rest.
+            f = line.split(b" ", 5)
+            if len(f) < 6:
+                raise _Bad("fewer than 10 fields")
+            if keep is not None and not keep(f):
+                continue
+            a = rests.get(f[5])
+            if a is None:
+                a = rests[f[5]] = _rest(f[5])
+            d = devnos.get(f[2])
+            if d is None:
+                d = devnos[f[2]] = _devno(f[2])
+            r = roots.get(f[3])
+            if r is None:
+                r = roots[f[3]] = _text(f[3])
+            point = f[4]
+            if not (r and point and f[0] and f[1] and (f[0] + f[1]).isdigit()):
+                raise _Bad("empty root or mount point, or a mount id that is not a number")
+            mnt_id, parent = int(f[0]), int(f[1])
+            if mnt_id > _U32 or parent > _U32:
+                raise _Bad("mount id overflows 32 bits")
         except _Bad as bad:
-            parser.rejected(str(bad), lineno, line)
+            if strict:
+                raise ParseError(str(bad), lineno, line) from None
+            warnings.warn(f"mountinfo line {lineno} skipped: {bad}: {line[:200]!r}", ParseWarning, stacklevel=3)
             continue
+        if ids is not None:
+            n = len(out)
+            u = unique[mnt_id] = ids[n] if n < count else None
+            pu = unique.get(parent)
+        pt = (unescape(point) if b"\\" in point else point).decode(_ENCODING, _ERRORS)
+        append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, pt) + a))
         if first:
             break
     return out
@@ -184,20 +213,26 @@ def parse_mountinfo(data: bytes, *, strict: bool = False) -> List[Mount]:
     """Parse mountinfo text into records, in file order. A malformed line is skipped with a
     ``ParseWarning`` naming its line number, or raises ``ParseError`` with ``strict=True``;
     the rest of the table is never lost."""
-    return _entries(bytes(data), strict, None, False)
+    return _entries(bytes(data), strict)
+
+
+def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
+    """Parse, giving the n-th record the n-th of ``ids`` and its parent's id where the
+    parent came earlier. Only for ids known to be in the table's order (the caller checks)."""
+    return _entries(data, False, ids=ids)
 
 
 def find_by_id(data: bytes, mount_id: int) -> Optional[Mount]:
     """The entry with legacy id ``mount_id``, stopping at the first match."""
     want = str(mount_id).encode()
-    found = _entries(data, False, lambda f: f[0] == want, True)
+    found = _entries(data, False, lambda f: f[0] == want, True, want + b" ")
     return found[0] if found else None
 
 
 def find_at(data: bytes, point: bytes) -> List[Mount]:
     """Every entry whose mount point is exactly ``point`` (canonical bytes), in file order."""
     want = escape(point)
-    return _entries(data, False, lambda f: f[4] == want, False)
+    return _entries(data, False, lambda f: f[4] == want, False, b" " + want + b" ")
 
 
 def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
@@ -210,7 +245,7 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
             return include_self
         return f[4].startswith(prefix)
 
-    return _entries(data, False, keep, False)
+    return _entries(data, False, keep, False, b" " + want)
 
 
 def topmost(stack: List[Mount]) -> Optional[Mount]:

@@ -95,6 +95,6 @@ def test_listmount_pages_through_more_ids_than_one_batch(tmp_path: Path) -> None
         (tmp_path / str(i)).mkdir()
         tmpfs(tmp_path / str(i))
     top = statx.statx(statx.AT_FDCWD, os.fsencode(tmp_path), 0, statx.STATX_MNT_ID_UNIQUE).mnt_id
-    ids = km.listmount_all(top, batch=256)
+    ids = km.listmount_all(top)
     assert len(ids) == len(set(ids)) == 700
     assert ids == sorted(ids)

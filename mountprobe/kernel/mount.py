@@ -45,6 +45,7 @@ MNT_ID_REQ_SIZE_VER1 = 32
 _REPLY = struct.Struct("=IIQIIQIIQQIIQQQQQIIQIIIIIIQ")
 _STR = 512  # string offsets count from here; offset 0 is the empty string
 _INITIAL = 4096
+_new = tuple.__new__
 
 
 class StatmountReply(NamedTuple):
@@ -76,12 +77,9 @@ class StatmountReply(NamedTuple):
 
 
 _listmount = prototype("listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
-_statmount = prototype("statmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
+_statmount = prototype("statmount", ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
 _LNR = number("listmount")
 _SNR = number("statmount")
-_tls = threading.local()
-
-
 def listmount(
     mnt_id: int, last: int = 0, count: int = 512, flags: int = 0, ns_id: int = 0, ns_fd: int = 0
 ) -> List[int]:
@@ -97,24 +95,36 @@ def listmount(
     return ids[:n] if ids is not None else []
 
 
-def listmount_all(mnt_id: int, batch: int = 4096, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
-    """Every unique id below ``mnt_id``, paged ``batch`` at a time. Ids only grow, so a mount
-    that exists for the whole walk is listed exactly once (not a snapshot across pages)."""
+def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
+    """Every unique id below ``mnt_id``: a small first page (most subtrees are small, and
+    every call costs a walk of the namespace), then large ones. Ids only grow, so a mount
+    that exists for the whole walk is listed exactly once (it is no snapshot across pages)."""
     ids: List[int] = []
-    last = 0
+    last, batch = 0, 256
     while True:
         page = listmount(mnt_id, last, batch, 0, ns_id, ns_fd)
         ids.extend(page)
         if len(page) < batch:
             return ids
-        last = page[-1]
+        last, batch = page[-1], 16384
 
 
-def _buffer(size: int) -> ctypes.Array[ctypes.c_char]:
-    buf: Optional[ctypes.Array[ctypes.c_char]] = getattr(_tls, "buf", None)
-    if buf is None or len(buf) < size:
-        buf = _tls.buf = ctypes.create_string_buffer(size)
-    return buf
+class _Buffers(threading.local):
+    """Per-thread request and reply buffers: the GIL is released during the call."""
+
+    def __init__(self) -> None:
+        self.req = ctypes.create_string_buffer(MNT_ID_REQ_SIZE_VER1)
+        self.req_addr = ctypes.addressof(self.req)
+        self.resize(_INITIAL)
+
+    def resize(self, size: int) -> None:
+        self.size = size
+        self.reply = ctypes.create_string_buffer(size)
+        self.reply_addr = ctypes.addressof(self.reply)
+
+
+_tls = _Buffers()
+_USED = struct.Struct("=I")
 
 
 def statmount_raw(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> bytes:
@@ -122,47 +132,40 @@ def statmount_raw(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> by
     its string area. The buffer grows on EOVERFLOW (the kernel gives no size hint)."""
     if _statmount is None:
         missing("statmount")
-    req = _REQ.pack(MNT_ID_REQ_SIZE_VER1, ns_fd, mnt_id, param, ns_id)
-    size = getattr(_tls, "size", _INITIAL)
-    while True:
-        buf = _buffer(size)
-        if _statmount(_SNR, req, ctypes.addressof(buf), size, 0) == 0:
-            used = struct.unpack_from("=I", buf)[0]
-            return ctypes.string_at(buf, used)
+    bufs = _tls
+    _REQ.pack_into(bufs.req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, mnt_id, param, ns_id)
+    while _statmount(_SNR, bufs.req_addr, bufs.reply_addr, bufs.size, 0) != 0:
         if ctypes.get_errno() != errno.EOVERFLOW:
             raise_errno()
-        size *= 2
-        _tls.size = size
-
-
-def _string(raw: bytes, offset: int) -> bytes:
-    start = _STR + offset
-    return raw[start : raw.index(b"\0", start)]
-
-
-_STRINGS: Tuple[Tuple[int, int], ...] = (
-    (5, STATMOUNT_FS_TYPE),
-    (15, STATMOUNT_MNT_ROOT),
-    (16, STATMOUNT_MNT_POINT),
-    (18, STATMOUNT_FS_SUBTYPE),
-    (19, STATMOUNT_SB_SOURCE),
-    (20, STATMOUNT_MNT_OPTS),
-)
+        bufs.resize(bufs.size * 2)
+    return ctypes.string_at(bufs.reply_addr, _USED.unpack_from(bufs.reply)[0])
 
 
 def decode_reply(raw: bytes) -> StatmountReply:
     """Split a statmount reply into its fields; strings whose mask bit is clear become None."""
-    raw = raw.ljust(_REPLY.size, b"\0")
-    v = list(_REPLY.unpack_from(raw))
-    mask = v[2]
-    fields = [
-        mask, v[3], v[4], v[5], v[6], v[7],
-        v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16],
-        v[17], v[18], v[19], v[20], v[21], v[1], v[26],
-    ]  # fmt: skip
-    for index, bit in _STRINGS:
-        fields[index] = _string(raw, fields[index]) if mask & bit else None
-    return StatmountReply(*fields)
+    if len(raw) < _REPLY.size:
+        raw = raw.ljust(_REPLY.size, b"\0")
+    (
+        _size, opts, mask, major, minor, magic, sb_flags, fs_type, mnt_id, parent, old, old_parent,
+        attr, prop, peer, master, pfrom, root, point, ns_id, subtype, source, _n, _a, _sn, _sa, supported,
+    ) = _REPLY.unpack_from(raw)  # fmt: skip
+    find = raw.index
+    s = _STR
+    return _new(
+        StatmountReply,
+        (
+            mask, major, minor, magic, sb_flags,
+            raw[s + fs_type : find(b"\0", s + fs_type)] if mask & 0x20 else None,
+            mnt_id, parent, old, old_parent, attr, prop, peer, master, pfrom,
+            raw[s + root : find(b"\0", s + root)] if mask & 0x8 else None,
+            raw[s + point : find(b"\0", s + point)] if mask & 0x10 else None,
+            ns_id,
+            raw[s + subtype : find(b"\0", s + subtype)] if mask & 0x100 else None,
+            raw[s + source : find(b"\0", s + source)] if mask & 0x200 else None,
+            raw[s + opts : find(b"\0", s + opts)] if mask & 0x80 else None,
+            supported,
+        ),
+    )  # fmt: skip
 
 
 def statmount(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> StatmountReply:

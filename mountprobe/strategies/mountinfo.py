@@ -93,43 +93,52 @@ def _all_ids() -> Optional[List[int]]:
         return None
 
 
-def _zip_unique_ids(table: List[Mount], before: Optional[List[int]], after: Optional[List[int]]) -> List[Mount]:
-    """Add unique ids from listmount where that is provably right, else leave them None.
-
-    Since Linux 6.8 both listmount and mountinfo walk the namespace's mounts in unique-id
-    order (commit 2eea9ce4310d), so the n-th line is the n-th id, provided the table did not
-    change during the read (the same ids before and after it) and spot checks of the first,
-    middle and last entry agree on the legacy ids.
-    """
-    if not table or before is None or before != after or len(before) != len(table):
-        return table
+def _unique_ids_hold(table: List[Mount], ids: List[int]) -> bool:
+    """Do the ids given by position belong to these lines? Same count, and the first,
+    middle and last agree with statmount on their legacy ids."""
+    if len(ids) != len(table):
+        return False
     try:
         for i in {0, len(table) // 2, len(table) - 1}:
-            r = km.statmount(before[i], km.STATMOUNT_MNT_BASIC)
+            r = km.statmount(ids[i], km.STATMOUNT_MNT_BASIC)
             if (r.mnt_id_old, r.mnt_parent_id_old) != (table[i].id, table[i].parent_id):
-                return table
+                return False
     except OSError:
-        return table
-    unique = {m.id: u for m, u in zip(table, before)}
-    out = []
-    for m, u in zip(table, before):
-        parent = unique.get(m.parent_id)
-        if parent is None:  # the parent is outside this table (the hidden rootfs): ask
-            try:
-                parent = km.statmount(u, km.STATMOUNT_MNT_BASIC).mnt_parent_id
-            except OSError:
-                parent = None
-        out.append(tuple.__new__(Mount, (m[0], m[1], u, parent) + m[4:]))
-    return out
+        return False
+    return True
+
+
+def _fill_parents(table: List[Mount]) -> List[Mount]:
+    """Ask statmount for the parents the parse could not link: one listed after its child
+    (a moved mount) or outside the table (the hidden rootfs above "/")."""
+    for i in [i for i, m in enumerate(table) if m[3] is None]:
+        try:
+            parent = km.statmount(table[i][2], km.STATMOUNT_MNT_BASIC).mnt_parent_id
+        except OSError:
+            continue
+        table[i] = table[i]._replace(parent_unique_id=parent)
+    return table
 
 
 def list_mounts(with_propagate_from: bool) -> List[Mount]:
-    """The whole table from one read."""
-    before = _all_ids()
+    """The whole table from one read. Unique ids come from listmount where that is provably
+    right: since Linux 6.8 listmount and mountinfo both walk the namespace in unique-id order
+    (commit 2eea9ce4310d), so the n-th line is the n-th id. A mount attached during the read
+    has a higher id than all, so it shows at the end and fails the check of the last line;
+    one detached changes the count. Otherwise the ids stay None."""
+    ids = _all_ids()
     data = mi.read_mountinfo()
-    after = _all_ids() if before is not None else None
-    table = [_plain(m, with_propagate_from) for m in mi.parse_mountinfo(data)]
-    return _zip_unique_ids(table, before, after)
+    if ids is None:
+        table = mi.parse_mountinfo(data)
+    else:
+        table = mi.parse_with_unique_ids(data, ids)
+        if _unique_ids_hold(table, ids):
+            table = _fill_parents(table)
+        else:
+            table = [m._replace(unique_id=None, parent_unique_id=None) for m in table]
+    if with_propagate_from or b"propagate_from:" not in data:
+        return table
+    return [_plain(m, False) for m in table]
 
 
 def still_mounted(m: Mount) -> bool:

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Speed targets of the foundation, measured side by side in one run and printed as ratios.
+
+Builds each scenario in private mount namespaces (forked children; nothing reaches the host's
+mount table), then times mountprobe against the raw kernel call it must stay close to:
+
+  is_mountpoint   <= 2.5x one raw ctypes statx, and flat: cost at 10,000 mounts <= 1.3x at 20
+  mount_of        <= 10x one raw ctypes statx
+  mounts_under    (10 of 10,000 mounts) <= 2% of one read of /proc/self/mountinfo
+  list_mounts     <= 2.5x one mountinfo read (normal namespace, 10,000 mounts), and
+                  <= 0.3x of it in a slave namespace holding 5,000 binds of one peer group
+
+Each pair is timed in alternating rounds and compared by medians, because these machines are
+noisy. Run as root, or as a user allowed to create user namespaces:
+    python scripts/bench_core.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List, Tuple
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from _ns import MS_REC, MS_SHARED, MS_SLAVE, bind, enter_private_namespace, propagation, tmpfs, unshare  # noqa: E402
+
+import mountprobe  # noqa: E402
+
+CLONE_NEWNS = 0x00020000
+_STATX = {"x86_64": 332, "aarch64": 291}[os.uname().machine]
+_raw_statx = ctypes.CFUNCTYPE(
+    ctypes.c_long, ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p,
+    use_errno=True,
+)(("syscall", ctypes.CDLL(None, use_errno=True)))  # fmt: skip
+_buf = ctypes.create_string_buffer(256)
+_addr = ctypes.addressof(_buf)
+
+
+def raw_statx(path: bytes) -> int:
+    """The floor: one statx through ctypes with a preallocated buffer, nothing decoded."""
+    return int(_raw_statx(_STATX, -100, path, 0x800 | 0x4000, 0x1 | 0x100, _addr))
+
+
+def raw_mountinfo() -> bytes:
+    with open("/proc/self/mountinfo", "rb", buffering=0) as f:
+        return f.readall()
+
+
+def per_call(fn: Callable[[], object], budget: float) -> float:
+    """Seconds per call of ``fn``, looping for about ``budget`` seconds."""
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget:
+            return elapsed / n
+
+
+def side_by_side(a: Callable[[], object], b: Callable[[], object], rounds: int, budget: float) -> Tuple[float, float]:
+    """Medians of ``a`` and ``b`` timed in alternating rounds."""
+    ta, tb = [], []
+    for _ in range(rounds):
+        ta.append(per_call(a, budget))
+        tb.append(per_call(b, budget))
+    return statistics.median(ta), statistics.median(tb)
+
+
+def in_child(fn: Callable[[], Dict[str, float]]) -> Dict[str, float]:
+    """Run ``fn`` in a forked child inside a private mount namespace; return its numbers."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        code = 0
+        try:
+            enter_private_namespace()
+            os.write(w, json.dumps(fn()).encode())
+        except BaseException as exc:  # report, then exit without running the parent's cleanup
+            os.write(w, json.dumps({"error": repr(exc)}).encode())
+            code = 1
+        os._exit(code)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    result: Dict[str, float] = json.loads(data)
+    if "error" in result:
+        raise RuntimeError(result["error"])
+    return result
+
+
+def populate(base: str, count: int) -> None:
+    """``count`` bind mounts of one directory, spread over base/m/<n>."""
+    src = os.path.join(base, "src")
+    os.makedirs(src, exist_ok=True)
+    os.makedirs(os.path.join(base, "m"), exist_ok=True)
+    for i in range(count):
+        target = os.path.join(base, "m", str(i))
+        os.mkdir(target)
+        bind(src, target)
+
+
+def point_queries(args: argparse.Namespace, extra: int) -> Dict[str, float]:
+    base = tempfile.mkdtemp(prefix="mp-bench-")
+    tmpfs(base, "bench")
+    os.mkdir(os.path.join(base, "mp"))
+    tmpfs(os.path.join(base, "mp"), "target")
+    os.mkdir(os.path.join(base, "plain"))
+    populate(base, extra)
+    # A mount point holding 10 mounts (the kernel answers for its subtree), and a plain
+    # directory holding 10 inside a mount that holds all the others (it must sift them).
+    sub = os.path.join(base, "sub")
+    os.mkdir(sub)
+    tmpfs(sub, "holder")
+    plain_sub = os.path.join(base, "plainsub")
+    os.mkdir(plain_sub)
+    for i in range(10):
+        os.mkdir(os.path.join(plain_sub, str(i)))
+        tmpfs(os.path.join(plain_sub, str(i)), "under")
+    for i in range(10):
+        os.mkdir(os.path.join(sub, str(i)))
+        tmpfs(os.path.join(sub, str(i)), "under")
+    mp, plain = os.fsencode(os.path.join(base, "mp")), os.fsencode(os.path.join(base, "plain"))
+    assert mountprobe.is_mountpoint(mp) and not mountprobe.is_mountpoint(plain)
+    assert len(mountprobe.mounts_under(sub)) == len(mountprobe.mounts_under(plain_sub)) == 10
+    rounds, budget = args.rounds, args.budget
+    out: Dict[str, float] = {"mounts": float(len(mountprobe.list_mounts()))}
+    out["statx"], out["is_mountpoint"] = side_by_side(lambda: raw_statx(mp), lambda: mountprobe.is_mountpoint(mp), rounds, budget)
+    out["statx_plain"], out["is_mountpoint_plain"] = side_by_side(
+        lambda: raw_statx(plain), lambda: mountprobe.is_mountpoint(plain), rounds, budget
+    )
+    out["statx2"], out["mount_of"] = side_by_side(lambda: raw_statx(mp), lambda: mountprobe.mount_of(mp), rounds, budget)
+    out["read"], out["mounts_under"] = side_by_side(raw_mountinfo, lambda: mountprobe.mounts_under(sub), rounds, budget)
+    out["read3"], out["mounts_under_plain"] = side_by_side(
+        raw_mountinfo, lambda: mountprobe.mounts_under(plain_sub), rounds, budget
+    )
+    out["read2"], out["list_mounts"] = side_by_side(raw_mountinfo, mountprobe.list_mounts, rounds, max(budget, 0.05))
+    return out
+
+
+def slave_namespace(args: argparse.Namespace, binds: int) -> Dict[str, float]:
+    base = tempfile.mkdtemp(prefix="mp-bench-")
+    tmpfs(base, "bench")
+    shared = os.path.join(base, "shared")
+    os.mkdir(shared)
+    tmpfs(shared, "peers")
+    propagation(shared, MS_SHARED)
+    os.mkdir(os.path.join(base, "b"))
+    for i in range(binds):
+        target = os.path.join(base, "b", str(i))
+        os.mkdir(target)
+        bind(shared, target)  # each bind of a shared mount joins its peer group
+    # The container: every mount a slave of its copy outside. The fd keeps the first
+    # namespace, and with it the peer group, alive after this process leaves it.
+    os.open("/proc/self/ns/mnt", os.O_RDONLY)
+    unshare(CLONE_NEWNS)
+    propagation("/", MS_REC | MS_SLAVE)
+    out: Dict[str, float] = {"mounts": float(len(mountprobe.list_mounts()))}
+    answer = mountprobe.last_answer()
+    assert answer is not None and answer.strategy == "statmount", answer
+    out["read"], out["list_mounts"] = side_by_side(raw_mountinfo, mountprobe.list_mounts, 3, 0.05)
+    return out
+
+
+def report(name: str, value: float, target: str, ok: bool) -> bool:
+    print(f"  {name:<58} {value:8.3f}   target {target:<10} {'ok' if ok else 'MISSED'}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer mounts and rounds")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--budget", type=float, default=0.02, help="seconds per timing round")
+    args = parser.parse_args()
+    big, slave_binds = (2_000, 1_000) if args.quick else (10_000, 5_000)
+    if args.quick:
+        args.rounds = 3
+    small = in_child(lambda: point_queries(args, 0))
+    large = in_child(lambda: point_queries(args, big - 30))
+    slave = in_child(lambda: slave_namespace(args, slave_binds))
+    us = 1e6
+    print(f"mounts in the namespaces: small {small['mounts']:.0f}, large {large['mounts']:.0f}, slave {slave['mounts']:.0f}")
+    print("medians, microseconds per call:")
+    for label, data in (("small", small), ("large", large)):
+        print(
+            f"  {label}: raw statx {data['statx'] * us:.2f}, is_mountpoint {data['is_mountpoint'] * us:.2f} "
+            f"(not a mount point: raw {data['statx_plain'] * us:.2f}, is_mountpoint {data['is_mountpoint_plain'] * us:.2f}), "
+            f"mount_of {data['mount_of'] * us:.2f}, mounts_under {data['mounts_under'] * us:.1f} "
+            f"(plain dir {data['mounts_under_plain'] * us:.0f}), "
+            f"list_mounts {data['list_mounts'] * us:.0f}, mountinfo read {data['read'] * us:.0f}"
+        )
+    print(f"  slave: list_mounts {slave['list_mounts'] * us:.0f}, mountinfo read {slave['read'] * us:.0f}")
+    print("ratios (one run, side by side):")
+    results = [
+        report("is_mountpoint / raw statx (mount point, large)", large["is_mountpoint"] / large["statx"], "<= 2.5", large["is_mountpoint"] / large["statx"] <= 2.5),
+        report("is_mountpoint / raw statx (mount point, small)", small["is_mountpoint"] / small["statx"], "<= 2.5", small["is_mountpoint"] / small["statx"] <= 2.5),
+        report("is_mountpoint / raw statx (not a mount point, large)", large["is_mountpoint_plain"] / large["statx_plain"], "(info)", True),
+        report("is_mountpoint large / small (flatness)", large["is_mountpoint"] / small["is_mountpoint"], "<= 1.3", large["is_mountpoint"] / small["is_mountpoint"] <= 1.3),
+        report("mount_of / raw statx (large)", large["mount_of"] / large["statx2"], "<= 10", large["mount_of"] / large["statx2"] <= 10),
+        report("mounts_under (10 of large) / mountinfo read", large["mounts_under"] / large["read"], "<= 0.02", large["mounts_under"] / large["read"] <= 0.02),
+        report("mounts_under (plain dir: 10 of large in one mount) / read", large["mounts_under_plain"] / large["read3"], "(info)", True),
+        report("list_mounts / mountinfo read (normal, large)", large["list_mounts"] / large["read2"], "<= 2.5", large["list_mounts"] / large["read2"] <= 2.5),
+        report("list_mounts / mountinfo read (normal, small)", small["list_mounts"] / small["read2"], "(info)", True),
+        report("list_mounts / mountinfo read (slave namespace)", slave["list_mounts"] / slave["read"], "<= 0.3", slave["list_mounts"] / slave["read"] <= 0.3),
+    ]  # fmt: skip
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
