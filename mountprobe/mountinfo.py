@@ -98,9 +98,7 @@ def _tags(tags: List[bytes]) -> Tuple[Optional[int], Optional[int], Optional[int
     return shared, master, propagate_from, unbindable
 
 
-_Rest = Tuple[
-    Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool
-]
+_Rest = Tuple[Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool]
 
 
 def _rest(rest: bytes) -> _Rest:

@@ -49,7 +49,9 @@ def _check(result: int, what: str, *paths: Optional[Pathish]) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}", *[os.fsdecode(p) for p in paths if p is not None][:1])
 
 
-def mount(source: Optional[Pathish], target: Pathish, fstype: Optional[str] = None, flags: int = 0, data: str = "") -> None:
+def mount(
+    source: Optional[Pathish], target: Pathish, fstype: Optional[str] = None, flags: int = 0, data: str = ""
+) -> None:
     fs = fstype.encode() if fstype else None
     _check(_libc.mount(_b(source), _b(target), fs, ctypes.c_ulong(flags), data.encode() or None), "mount", target)
 

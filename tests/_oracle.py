@@ -56,15 +56,15 @@ def _split_quoted(raw: bytes) -> List[bytes]:
 
 def table() -> List[Entry]:
     """The live mountinfo of this thread, parsed by the simplest correct reader."""
-    with open("/proc/thread-self/mountinfo", "rb") as f:
-        data = f.read()
+    with open("/proc/thread-self/mountinfo", "rb") as file:
+        data = file.read()
     out = []
     for line in data.split(b"\n"):
         if not line:
             continue
         f = line.split(b" ")
         sep = f.index(b"-", 6)
-        tags = dict(t.split(b":") if b":" in t else (t, b"") for t in f[6:sep])
+        tags = {t.partition(b":")[0]: t.partition(b":")[2] for t in f[6:sep]}
         major, minor = f[2].split(b":")
         out.append(
             Entry(
@@ -90,7 +90,7 @@ def by_id() -> Dict[int, Entry]:
     return {e.id: e for e in table()}
 
 
-def fdinfo_mount_id(path: "os.PathLike[str] | str | bytes", follow: bool = True) -> int:
+def fdinfo_mount_id(path: os.PathLike[str] | str | bytes, follow: bool = True) -> int:
     """The legacy id of the mount holding ``path``, as /proc/self/fdinfo reports it (3.15)."""
     fd = os.open(path, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     try:
@@ -107,7 +107,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _NAME_TO_HANDLE_AT = {"x86_64": 303, "aarch64": 264}[os.uname().machine]
 
 
-def unique_id(path: "os.PathLike[str] | str | bytes") -> int:
+def unique_id(path: os.PathLike[str] | str | bytes) -> int:
     """The unique id of the mount holding ``path`` via name_to_handle_at (6.12 flag)."""
     handle = ctypes.create_string_buffer(8 + 128)
     ctypes.memmove(handle, (128).to_bytes(4, "little"), 4)

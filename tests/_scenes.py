@@ -30,7 +30,20 @@ class Tree:
 def build(base: Path) -> Tree:
     t = Tree(base)
     made = t.mounts
-    for d in ("plain", "tmpfs", "src/sub", "samefs", "other", "otherfs", "self", "stack", "a/x", "ab/y", "deep", "names"):
+    for d in (
+        "plain",
+        "tmpfs",
+        "src/sub",
+        "samefs",
+        "other",
+        "otherfs",
+        "self",
+        "stack",
+        "a/x",
+        "ab/y",
+        "deep",
+        "names",
+    ):
         (base / d).mkdir(parents=True, exist_ok=True)
     (base / "src" / "file").write_bytes(b"data")
     (base / "filebind").write_bytes(b"")

@@ -83,7 +83,7 @@ def test_file_bind_mount_is_a_mount_point_and_file_slash_is_not_a_directory(tmp_
     tree = build(tmp_path)
     assert mountprobe.is_mountpoint(tree.path("filebind")) is True
     assert mountprobe.is_mountpoint(tree.path("src", "file")) is False
-    for name, strategy in api.IS_MOUNTPOINT:
+    for _name, strategy in api.IS_MOUNTPOINT:
         with pytest.raises(NotADirectoryError):
             strategy(tree.path("filebind") + b"/", True)
         with pytest.raises(NotADirectoryError):
@@ -105,7 +105,7 @@ def test_a_missing_path_raises_through_the_api() -> None:
 
 
 @pytest.mark.parametrize("bad", ["", b"", "/tmp\0x", b"/proc\0"])
-def test_empty_path_and_embedded_nul_raise_value_error(bad: "str | bytes") -> None:
+def test_empty_path_and_embedded_nul_raise_value_error(bad: str | bytes) -> None:
     for call in (
         mountprobe.is_mountpoint,
         mountprobe.mount_of,
@@ -119,6 +119,8 @@ def test_empty_path_and_embedded_nul_raise_value_error(bad: "str | bytes") -> No
 
 
 def test_str_bytes_and_pathlike_give_the_same_answer() -> None:
-    assert mountprobe.is_mountpoint("/proc") is mountprobe.is_mountpoint(b"/proc") is mountprobe.is_mountpoint(
-        Path("/proc")
+    assert (
+        mountprobe.is_mountpoint("/proc")
+        is mountprobe.is_mountpoint(b"/proc")
+        is mountprobe.is_mountpoint(Path("/proc"))
     )

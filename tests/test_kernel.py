@@ -10,7 +10,8 @@ import pytest
 from _ns import isolated, mount, tmpfs
 from _oracle import fdinfo_mount_id, unique_id
 
-from mountprobe.kernel import fhandle, mount as km, openat2, statx
+from mountprobe.kernel import fhandle, openat2, statx
+from mountprobe.kernel import mount as km
 
 
 def test_statx_reports_the_mount_root_attribute_and_unique_id() -> None:
@@ -71,7 +72,7 @@ def test_listmount_from_the_root_includes_the_root_and_statmount_unknown_ids_fai
 def test_statmount_grows_its_buffer_for_long_options(tmp_path: Path) -> None:
     # overlayfs with a long lowerdir list: its options overflow the first 4 KiB buffer.
     # mount(2) takes one page of options, and the reply needs 512 bytes more than its strings.
-    layers: "list[str]" = []
+    layers: list[str] = []
     while len("lowerdir=" + ":".join(layers)) < 3900:
         layer = tmp_path / f"L{len(layers):03d}"
         layer.mkdir()

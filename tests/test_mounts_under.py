@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from _ns import bind, isolated, mount, tmpfs, MS_MOVE
+from _ns import MS_MOVE, bind, isolated, mount, tmpfs
 from _oracle import table
 from _scenes import build
 
@@ -13,14 +13,14 @@ import mountprobe
 from mountprobe import api
 
 
-def kernel_under(path: bytes, include_self: bool) -> "set[int]":
+def kernel_under(path: bytes, include_self: bool) -> set[int]:
     top = os.fsdecode(os.path.realpath(path))
     prefix = top.rstrip("/") + "/"
     return {e.id for e in table() if (include_self if e.mountpoint == top else e.mountpoint.startswith(prefix))}
 
 
-def assert_parents_first(mounts: "list[mountprobe.Mount]") -> None:
-    seen: "set[int]" = set()
+def assert_parents_first(mounts: list[mountprobe.Mount]) -> None:
+    seen: set[int] = set()
     ids = {m.id for m in mounts}
     for m in mounts:
         assert m.parent_id not in ids or m.parent_id in seen, m
@@ -30,7 +30,14 @@ def assert_parents_first(mounts: "list[mountprobe.Mount]") -> None:
 @isolated
 def test_every_strategy_lists_what_a_prefix_filter_over_mountinfo_lists(tmp_path: Path) -> None:
     tree = build(tmp_path)
-    targets = [tree.path(), tree.path("a"), tree.path("deep"), tree.path("names"), tree.path("stack"), tree.path("plain")]
+    targets = [
+        tree.path(),
+        tree.path("a"),
+        tree.path("deep"),
+        tree.path("names"),
+        tree.path("stack"),
+        tree.path("plain"),
+    ]
     targets += [tree.path("deep", "l1", "l2"), tree.path("tmpfs", "inner"), b"/"]
     for path in targets:
         for include_self in (False, True):

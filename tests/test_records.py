@@ -6,17 +6,27 @@ import os
 from pathlib import Path
 
 import pytest
-from _ns import MS_PRIVATE, MS_SHARED, MS_SLAVE, MS_UNBINDABLE, bind, in_user_namespace, isolated, mount, propagation, tmpfs
+from _ns import (
+    MS_SHARED,
+    MS_SLAVE,
+    MS_UNBINDABLE,
+    bind,
+    in_user_namespace,
+    isolated,
+    mount,
+    propagation,
+    tmpfs,
+)
 from _oracle import assert_is_kernel_entry, table
 from _scenes import build
 
 import mountprobe
+from mountprobe.kernel import mount as kmount
 from mountprobe.strategies import mountinfo as by_mountinfo
 from mountprobe.strategies import statmount as by_statmount
-from mountprobe.kernel import mount as kmount
 
 
-def _both_ways() -> "tuple[list[mountprobe.Mount], list[mountprobe.Mount]]":
+def _both_ways() -> tuple[list[mountprobe.Mount], list[mountprobe.Mount]]:
     via_statmount = by_statmount._records(kmount.listmount_all(kmount.LSMT_ROOT), False)
     via_mountinfo = by_mountinfo.list_mounts(False)
     return via_statmount, via_mountinfo
@@ -154,9 +164,10 @@ def test_nsfs_file_bind_of_a_pyroute2_netns_is_a_mount_point(tmp_path: Path) -> 
 
 @isolated
 def test_fuse_subtype_is_part_of_fstype(tmp_path: Path) -> None:
-    if not os.path.exists("/dev/fuse"):
-        pytest.skip("no /dev/fuse")
-    fd = os.open("/dev/fuse", os.O_RDWR)
+    try:
+        fd = os.open("/dev/fuse", os.O_RDWR)
+    except OSError as exc:
+        pytest.skip(f"cannot open /dev/fuse here: {exc.strerror}")
     (tmp_path / "fuse").mkdir()
     try:
         mount("mysrc", tmp_path / "fuse", "fuse.myfs", 0, f"fd={fd},rootmode=40000,user_id=0,group_id=0")
@@ -165,6 +176,6 @@ def test_fuse_subtype_is_part_of_fstype(tmp_path: Path) -> None:
     # Nobody answers INIT: mountprobe must still describe the mount from the kernel table.
     via_statmount, via_mountinfo = _both_ways()
     assert via_statmount == via_mountinfo
-    m = [m for m in via_mountinfo if m.mountpoint == str(tmp_path / "fuse")][0]
+    m = next(m for m in via_mountinfo if m.mountpoint == str(tmp_path / "fuse"))
     assert m.fstype == "fuse.myfs" and m.source == "mysrc"
     assert mountprobe.is_mountpoint(tmp_path / "fuse") is True

@@ -10,7 +10,7 @@ import ctypes
 import errno
 import struct
 import threading
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional
 
 from ._syscall import missing, number, prototype, raise_errno
 
@@ -80,6 +80,8 @@ _listmount = prototype("listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_voi
 _statmount = prototype("statmount", ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
 _LNR = number("listmount")
 _SNR = number("statmount")
+
+
 def listmount(
     mnt_id: int, last: int = 0, count: int = 512, flags: int = 0, ns_id: int = 0, ns_fd: int = 0
 ) -> List[int]:

@@ -111,9 +111,9 @@ def _unique_ids_hold(table: List[Mount], ids: List[int]) -> bool:
 def _fill_parents(table: List[Mount]) -> List[Mount]:
     """Ask statmount for the parents the parse could not link: one listed after its child
     (a moved mount) or outside the table (the hidden rootfs above "/")."""
-    for i in [i for i, m in enumerate(table) if m[3] is None]:
+    for i in [i for i, m in enumerate(table) if m.parent_unique_id is None and m.unique_id is not None]:
         try:
-            parent = km.statmount(table[i][2], km.STATMOUNT_MNT_BASIC).mnt_parent_id
+            parent = km.statmount(table[i].unique_id or 0, km.STATMOUNT_MNT_BASIC).mnt_parent_id
         except OSError:
             continue
         table[i] = table[i]._replace(parent_unique_id=parent)

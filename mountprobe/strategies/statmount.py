@@ -99,8 +99,7 @@ def record(r: k.StatmountReply, with_propagate_from: bool) -> Mount:
         fs_type += b"." + subtype
     # statmount reports the dominating group even when it equals the master; mountinfo
     # prints propagate_from only when it differs.
-    if not (with_propagate_from and pfrom and pfrom != master):
-        pfrom = None
+    dominating = pfrom if with_propagate_from and pfrom and pfrom != master else None
     return _new(
         Mount,
         (
@@ -118,7 +117,7 @@ def record(r: k.StatmountReply, with_propagate_from: bool) -> Mount:
             sup,
             peer if prop & MS_SHARED else None,
             master if prop & MS_SLAVE else None,
-            pfrom,
+            dominating,
             bool(prop & MS_UNBINDABLE),
         ),
     )
