@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 
@@ -9,7 +10,8 @@ class Mount(NamedTuple):
     """One mount, with the fields of a ``/proc/self/mountinfo`` line plus unique ids.
 
     A NamedTuple rather than a frozen dataclass: ``list_mounts`` builds tens of thousands of
-    these, and building a tuple costs a third of a frozen dataclass (``scripts/bench_record.py``).
+    these, and building one costs a ninth of a frozen dataclass (192 ns against 1,722 ns,
+    ``scripts/bench_record.py``).
     """
 
     id: int
@@ -69,3 +71,18 @@ def parents_first(mounts: List[Mount]) -> List[Mount]:
         out.append(m)
         stack.extend(reversed(children.get(m.id, ())))
     return out
+
+
+class collector_paused:  # noqa: N801 (used like a function: ``with collector_paused():``)
+    """Pause the cyclic garbage collector while thousands of records are built. They hold no
+    cycles, yet every 700 new containers trigger a scan of the growing young generation: on
+    10,000 mountinfo lines that doubles the parse (28 ms against 15 ms measured). The
+    collector is re-enabled only if it was on."""
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled:
+            gc.enable()

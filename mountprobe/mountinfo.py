@@ -17,7 +17,7 @@ import warnings
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import MountprobeError, ParseError, ParseWarning
-from .model import Mount
+from .model import Mount, collector_paused
 
 _new = tuple.__new__
 _fsdecode = os.fsdecode
@@ -61,7 +61,7 @@ def split_options(raw: bytes) -> Tuple[str, ...]:
     return tuple(_fsdecode(unescape(item)) for item in items if item)
 
 
-class _Bad(Exception):
+class _Bad(ValueError):
     pass
 
 
@@ -150,6 +150,18 @@ def _entries(
     """The parser. ``needle``: skip lines without this substring before splitting them;
     ``keep``: a test on the first five fields; ``first``: stop at the first match;
     ``ids``: unique ids to give the records in order (see ``parse_with_unique_ids``)."""
+    with collector_paused():
+        return _parse(data, strict, keep, first, needle, ids)
+
+
+def _parse(
+    data: bytes,
+    strict: bool,
+    keep: Optional[LineFilter],
+    first: bool,
+    needle: Optional[bytes],
+    ids: Optional[List[int]],
+) -> List[Mount]:
     out: List[Mount] = []
     append = out.append
     # Everything after the mount point repeats across lines (thousands of binds of one
@@ -158,7 +170,7 @@ def _entries(
     devnos: Dict[bytes, Tuple[int, int]] = {}
     roots: Dict[bytes, str] = {}
     unique: Dict[int, Optional[int]] = {}
-    count = len(ids) if ids is not None else 0
+    id_iter = iter(ids) if ids is not None else None
     u = pu = None
     new = _new
     crlf = b"\r\n" in data  # hand-made files; the kernel writes \n only
@@ -186,19 +198,19 @@ def _entries(
             if r is None:
                 r = roots[f[3]] = _text(f[3])
             point = f[4]
-            if not (r and point and f[0] and f[1] and (f[0] + f[1]).isdigit()):
-                raise _Bad("empty root or mount point, or a mount id that is not a number")
+            if not (r and point):
+                raise _Bad("empty root or mount point")
             mnt_id, parent = int(f[0]), int(f[1])
-            if mnt_id > _U32 or parent > _U32:
-                raise _Bad("mount id overflows 32 bits")
-        except _Bad as bad:
+            if not (0 <= mnt_id <= _U32 and 0 <= parent <= _U32):
+                raise _Bad("mount id out of range")
+        except ValueError as exc:  # _Bad, or int() of a mount id that is not a number
+            why = str(exc) if isinstance(exc, _Bad) else "mount id is not a number"
             if strict:
-                raise ParseError(str(bad), lineno, line) from None
-            warnings.warn(f"mountinfo line {lineno} skipped: {bad}: {line[:200]!r}", ParseWarning, stacklevel=3)
+                raise ParseError(why, lineno, line) from None
+            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=3)
             continue
-        if ids is not None:
-            n = len(out)
-            u = unique[mnt_id] = ids[n] if n < count else None
+        if id_iter is not None:
+            u = unique[mnt_id] = next(id_iter, None)
             pu = unique.get(parent)
         pt = (unescape(point) if b"\\" in point else point).decode(_ENCODING, _ERRORS)
         append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, pt) + a))

@@ -17,7 +17,7 @@ from .._paths import is_below
 from ..errors import MountprobeError, Unsupported
 from ..kernel import mount as k
 from ..kernel import statx as kx
-from ..model import Mount, parents_first
+from ..model import Mount, collector_paused, parents_first
 from ..mountinfo import split_options
 from ..probe import capabilities
 from . import _calls, _resolve
@@ -146,8 +146,7 @@ def _statmount(mnt_id: int, param: int) -> k.StatmountReply:
 
 def describe(mnt_id: int, with_propagate_from: bool) -> Mount:
     """The record of the mount with unique id ``mnt_id``; FileNotFoundError once it is gone."""
-    param = RECORD | (k.STATMOUNT_PROPAGATE_FROM if with_propagate_from else 0)
-    return record(_statmount(mnt_id, param), with_propagate_from)
+    return record(_statmount(mnt_id, _param(with_propagate_from)), with_propagate_from)
 
 
 def _unique_id(path: bytes, follow: bool) -> kx.Statx:
@@ -197,7 +196,11 @@ def _subtree(top: int) -> List[int]:
 
 
 def _records(ids: List[int], with_propagate_from: bool) -> List[Mount]:
-    param = RECORD | (k.STATMOUNT_PROPAGATE_FROM if with_propagate_from else 0)
+    with collector_paused():
+        return _described_all(ids, _param(with_propagate_from), with_propagate_from)
+
+
+def _described_all(ids: List[int], param: int, with_propagate_from: bool) -> List[Mount]:
     out: List[Mount] = []
     append = out.append
     stat = k.statmount
@@ -217,32 +220,43 @@ def _records(ids: List[int], with_propagate_from: bool) -> List[Mount]:
     return out
 
 
+def _param(with_propagate_from: bool) -> int:
+    return RECORD | (k.STATMOUNT_PROPAGATE_FROM if with_propagate_from else 0)
+
+
 def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
     """Every mount whose mount point is below ``path`` (or at it, with ``include_self``)."""
     _require(listing=True)
     st = _unique_id(path, True)
-    top = _statmount(st.mnt_id, k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_POINT)
+    top = _statmount(st.mnt_id, _param(with_propagate_from))
     if top.mnt_point is None:
         raise MountprobeError(f"{os.fsdecode(path)}: its mount lies outside this process's root")
     where = top.mnt_point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
     # Mounts stacked at the same mount point are a chain of parents; a lower one may hold
     # submounts that the upper one hides. List from the bottom of the stack.
-    bottom = top
-    while bottom.mnt_parent_id != bottom.mnt_id:
+    bottom = top.mnt_id
+    parent = top.mnt_parent_id
+    while parent != bottom:
         try:
-            below = _statmount(bottom.mnt_parent_id, k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_POINT)
+            below = _statmount(parent, k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_POINT)
         except OSError:
             break  # the parent is outside this root, or gone
         if below.mnt_point != top.mnt_point:
             break
-        bottom = below
-    ids = [bottom.mnt_id, *_subtree(bottom.mnt_id)]
+        bottom, parent = below.mnt_id, below.mnt_parent_id
+    ids = [i for i in [bottom, *_subtree(bottom)] if i != top.mnt_id]
     if where != top.mnt_point:
         # ``path`` is a directory inside its mount, whose subtree may be far larger than the
         # answer: sift by mount point first, with the smallest statmount there is.
         ids = [i for i in ids if _below(_point(i), where, include_self)]
-    found = [m for m in _records(ids, with_propagate_from) if _below(os.fsencode(m.mountpoint), where, include_self)]
+    found = [record(top, with_propagate_from)] if _below(top.mnt_point, where, include_self) else []
+    found += [m for m in _records(ids, with_propagate_from) if _below(os.fsencode(m.mountpoint), where, include_self)]
+    found.sort(key=_creation)  # siblings in the kernel's (creation) order, as mountinfo lists them
     return parents_first(found)
+
+
+def _creation(m: Mount) -> int:
+    return m.unique_id or 0
 
 
 def _point(mnt_id: int) -> Optional[bytes]:
