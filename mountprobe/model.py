@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 
 class Mount(NamedTuple):
@@ -73,16 +74,16 @@ def parents_first(mounts: List[Mount]) -> List[Mount]:
     return out
 
 
-class collector_paused:  # noqa: N801 (used like a function: ``with collector_paused():``)
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while thousands of records are built. They hold no
     cycles, yet every 700 new containers trigger a scan of the growing young generation: on
     10,000 mountinfo lines that doubles the parse (28 ms against 15 ms measured). The
     collector is re-enabled only if it was on."""
-
-    def __enter__(self) -> None:
-        self.was_enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.was_enabled:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
             gc.enable()

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from mountprobe.model import Mount  # noqa: E402
+from mountprobe.model import Mount
 
 FIELDS = (1, 2, 3, 4, 0, 40, "/", "/mnt/x", ("rw", "relatime"), "tmpfs", "tmpfs", ("rw",), None, None, None, False)
 
