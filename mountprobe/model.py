@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Set, Tuple
 
 
 class Mount(NamedTuple):
@@ -54,23 +54,25 @@ class Mount(NamedTuple):
 
 
 def parents_first(mounts: List[Mount]) -> List[Mount]:
-    """``mounts`` in tree order: each parent before its children, siblings in their given
-    (creation) order. Since Linux 6.8 the kernel lists by creation, so a mount moved under
-    a newer one comes before its parent; this restores findmnt's order."""
-    by_id = {m.id: m for m in mounts}
-    children: Dict[int, List[Mount]] = {}
-    roots: List[Mount] = []
-    for m in mounts:
-        if m.parent_id in by_id and m.parent_id != m.id:
-            children.setdefault(m.parent_id, []).append(m)
-        else:
-            roots.append(m)
+    """``mounts`` in their given (kernel, creation) order, except that a mount listed before
+    its parent waits until the parent has been placed. Since Linux 6.8 the kernel lists by
+    creation, so a mount moved under a newer one comes before its parent."""
+    listed = {m.id for m in mounts}
+    placed: Set[int] = set()
+    waiting: Dict[int, List[Mount]] = {}
     out: List[Mount] = []
-    stack = list(reversed(roots))
-    while stack:
-        m = stack.pop()
-        out.append(m)
-        stack.extend(reversed(children.get(m.id, ())))
+    for m in mounts:
+        if m.parent_id in listed and m.parent_id not in placed and m.parent_id != m.id:
+            waiting.setdefault(m.parent_id, []).append(m)
+            continue
+        ready = [m]
+        while ready:
+            m = ready.pop()
+            out.append(m)
+            placed.add(m.id)
+            ready.extend(reversed(waiting.pop(m.id, ())))
+    for stuck in waiting.values():  # a parent cycle, only in a corrupt table
+        out.extend(stuck)
     return out
 
 

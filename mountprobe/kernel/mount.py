@@ -12,7 +12,7 @@ import struct
 import threading
 from typing import List, NamedTuple, Optional
 
-from ._syscall import missing, number, prototype, raise_errno
+from ._syscall import missing, number, prototype, raise_errno, untyped
 
 LSMT_ROOT = 0xFFFFFFFFFFFFFFFF
 LISTMOUNT_REVERSE = 1
@@ -42,8 +42,8 @@ MNT_ID_REQ_SIZE_VER1 = 32
 # mnt_attr, mnt_propagation, mnt_peer_group, mnt_master, propagate_from, mnt_root,
 # mnt_point, mnt_ns_id, fs_subtype, sb_source, opt_num, opt_array, opt_sec_num,
 # opt_sec_array, supported_mask
-_REPLY = struct.Struct("=IIQIIQIIQQIIQQQQQIIQIIIIIIQ")
-_STR = 512  # string offsets count from here; offset 0 is the empty string
+REPLY = struct.Struct("=IIQIIQIIQQIIQQQQQIIQIIIIIIQ")
+STRINGS = 512  # string offsets count from here; offset 0 is the empty string
 _INITIAL = 4096
 _new = tuple.__new__
 
@@ -77,7 +77,6 @@ class StatmountReply(NamedTuple):
 
 
 _listmount = prototype("listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
-_statmount = prototype("statmount", ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
 _LNR = number("listmount")
 _SNR = number("statmount")
 
@@ -112,47 +111,52 @@ def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
 
 
 class _Buffers(threading.local):
-    """Per-thread request and reply buffers: the GIL is released during the call."""
+    """Per-thread request and reply buffers (the GIL is released during the call), with the
+    call's arguments boxed once."""
 
     def __init__(self) -> None:
         self.req = ctypes.create_string_buffer(MNT_ID_REQ_SIZE_VER1)
-        self.req_addr = ctypes.addressof(self.req)
+        self.req_arg = ctypes.c_void_p(ctypes.addressof(self.req))
         self.resize(_INITIAL)
 
     def resize(self, size: int) -> None:
-        self.size = size
         self.reply = ctypes.create_string_buffer(size)
-        self.reply_addr = ctypes.addressof(self.reply)
+        self.reply_arg = ctypes.c_void_p(ctypes.addressof(self.reply))
+        self.size = size
+        self.size_arg = ctypes.c_size_t(size)
 
 
 _tls = _Buffers()
 _USED = struct.Struct("=I")
+_statmount_boxed = untyped("statmount", ctypes.c_long)
+_SNR_ARG = ctypes.c_long(_SNR or 0)
+_NO_FLAGS = ctypes.c_uint(0)
 
 
 def statmount_raw(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> bytes:
     """The bytes the kernel wrote for statmount(``mnt_id``, ``param``): the 512-byte struct and
     its string area. The buffer grows on EOVERFLOW (the kernel gives no size hint)."""
-    if _statmount is None:
+    if _statmount_boxed is None:
         missing("statmount")
     bufs = _tls
     _REQ.pack_into(bufs.req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, mnt_id, param, ns_id)
-    while _statmount(_SNR, bufs.req_addr, bufs.reply_addr, bufs.size, 0) != 0:
+    while _statmount_boxed(_SNR_ARG, bufs.req_arg, bufs.reply_arg, bufs.size_arg, _NO_FLAGS) != 0:
         if ctypes.get_errno() != errno.EOVERFLOW:
             raise_errno()
         bufs.resize(bufs.size * 2)
-    return ctypes.string_at(bufs.reply_addr, _USED.unpack_from(bufs.reply)[0])
+    return ctypes.string_at(bufs.reply_arg.value or 0, _USED.unpack_from(bufs.reply)[0])
 
 
 def decode_reply(raw: bytes) -> StatmountReply:
     """Split a statmount reply into its fields; strings whose mask bit is clear become None."""
-    if len(raw) < _REPLY.size:
-        raw = raw.ljust(_REPLY.size, b"\0")
+    if len(raw) < REPLY.size:
+        raw = raw.ljust(REPLY.size, b"\0")
     (
         _size, opts, mask, major, minor, magic, sb_flags, fs_type, mnt_id, parent, old, old_parent,
         attr, prop, peer, master, pfrom, root, point, ns_id, subtype, source, _n, _a, _sn, _sa, supported,
-    ) = _REPLY.unpack_from(raw)  # fmt: skip
+    ) = REPLY.unpack_from(raw)  # fmt: skip
     find = raw.index
-    s = _STR
+    s = STRINGS
     return _new(
         StatmountReply,
         (

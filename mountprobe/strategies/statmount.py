@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .._paths import is_below
 from ..errors import MountprobeError, Unsupported
@@ -80,26 +80,33 @@ _ENCODING = sys.getfilesystemencoding()
 _ERRORS = sys.getfilesystemencodeerrors()
 
 
-def record(r: k.StatmountReply, with_propagate_from: bool) -> Mount:
-    """The Mount that mountinfo would show for this reply (strings are unescaped already,
-    except ``mnt_opts``, which is escaped like field 11)."""
+def _text(raw: bytes, start: int) -> str:
+    return raw[start : raw.index(b"\0", start)].decode(_ENCODING, _ERRORS)
+
+
+def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
+    """The Mount that mountinfo would show for this statmount reply (``RECORD`` fields);
+    None for a mount outside this process's root (no mount point in the reply), which
+    mountinfo does not show either. Built straight from the reply's bytes: this runs once per
+    mount when a slave namespace is listed."""
     (
-        _mask, major, minor, _magic, sb_flags, fs_type, mnt_id, parent, old, old_parent, attr, prop, peer,
-        master, pfrom, root, point, _ns, subtype, source, opts, _supported,
-    ) = r  # fmt: skip
-    if point is None or root is None or fs_type is None:
-        raise Unsupported(f"statmount reply for mount {mnt_id} lacks its mount point (outside this root)")
+        _size, opts, mask, major, minor, _magic, sb_flags, fs_type, mnt_id, parent, old, old_parent, attr, prop,
+        peer, master, pfrom, root, point, _ns, subtype, source, _n, _a, _sn, _sa, _supported,
+    ) = k.REPLY.unpack_from(raw)  # fmt: skip
+    if not mask & k.STATMOUNT_MNT_POINT:
+        return None
+    find = raw.index
+    s = k.STRINGS
+    fstype = raw[s + fs_type : find(b"\0", s + fs_type)]
+    if mask & k.STATMOUNT_FS_SUBTYPE:
+        fstype += b"." + raw[s + subtype : find(b"\0", s + subtype)]
     vfs = _vfs_cache.get(attr)
     if vfs is None:
         vfs = _vfs_options(attr)
-    sup = _super_cache.get((sb_flags, opts))
+    raw_opts = raw[s + opts : find(b"\0", s + opts)] if mask & k.STATMOUNT_MNT_OPTS else None
+    sup = _super_cache.get((sb_flags, raw_opts))
     if sup is None:
-        sup = _super_options(sb_flags, opts)
-    if subtype is not None:
-        fs_type += b"." + subtype
-    # statmount reports the dominating group even when it equals the master; mountinfo
-    # prints propagate_from only when it differs.
-    dominating = pfrom if with_propagate_from and pfrom and pfrom != master else None
+        sup = _super_options(sb_flags, raw_opts)
     return _new(
         Mount,
         (
@@ -109,15 +116,17 @@ def record(r: k.StatmountReply, with_propagate_from: bool) -> Mount:
             parent,
             major,
             minor,
-            root.decode(_ENCODING, _ERRORS),
-            point.decode(_ENCODING, _ERRORS),
+            raw[s + root : find(b"\0", s + root)].decode(_ENCODING, _ERRORS),
+            raw[s + point : find(b"\0", s + point)].decode(_ENCODING, _ERRORS),
             vfs,
-            fs_type.decode(_ENCODING, _ERRORS),
-            None if source is None else source.decode(_ENCODING, _ERRORS),
+            fstype.decode(_ENCODING, _ERRORS),
+            _text(raw, s + source) if mask & k.STATMOUNT_SB_SOURCE else None,
             sup,
             peer if prop & MS_SHARED else None,
             master if prop & MS_SLAVE else None,
-            dominating,
+            # statmount reports the dominating group even when it equals the master;
+            # mountinfo prints propagate_from only when it differs.
+            pfrom if with_propagate_from and pfrom and pfrom != master else None,
             bool(prop & MS_UNBINDABLE),
         ),
     )
@@ -133,9 +142,9 @@ def _require(listing: bool = False) -> None:
         raise Unsupported(f"listmount {caps.listmount.status}: {caps.listmount.detail}")
 
 
-def _statmount(mnt_id: int, param: int) -> k.StatmountReply:
+def _statmount_raw(mnt_id: int, param: int) -> bytes:
     try:
-        return k.statmount(mnt_id, param)
+        return k.statmount_raw(mnt_id, param)
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             _calls.unsupported("statmount", exc)
@@ -144,9 +153,16 @@ def _statmount(mnt_id: int, param: int) -> k.StatmountReply:
         raise
 
 
+def _statmount(mnt_id: int, param: int) -> k.StatmountReply:
+    return k.decode_reply(_statmount_raw(mnt_id, param))
+
+
 def describe(mnt_id: int, with_propagate_from: bool) -> Mount:
     """The record of the mount with unique id ``mnt_id``; FileNotFoundError once it is gone."""
-    return record(_statmount(mnt_id, _param(with_propagate_from)), with_propagate_from)
+    found = record(_statmount_raw(mnt_id, _param(with_propagate_from)), with_propagate_from)
+    if found is None:
+        raise Unsupported(f"mount {mnt_id} lies outside this process's root: statmount gives no mount point")
+    return found
 
 
 def _unique_id(path: bytes, follow: bool) -> kx.Statx:
@@ -195,28 +211,25 @@ def _subtree(top: int) -> List[int]:
         raise
 
 
-def _records(ids: List[int], with_propagate_from: bool) -> List[Mount]:
-    with collector_paused():
-        return _described_all(ids, _param(with_propagate_from), with_propagate_from)
-
-
-def _described_all(ids: List[int], param: int, with_propagate_from: bool) -> List[Mount]:
+def _records(ids: List[int], with_propagate_from: bool, keep: Optional[Callable[[Mount], bool]] = None) -> List[Mount]:
+    """Records of the mounts ``ids`` that pass ``keep``, skipping those that vanished since
+    they were listed (ENOENT: systemd PR #43318 does the same) and those outside this
+    process's root (EPERM without CAP_SYS_ADMIN, or no mount point in the reply), which
+    mountinfo does not show either."""
+    param = _param(with_propagate_from)
     out: List[Mount] = []
     append = out.append
-    stat = k.statmount
-    for mnt_id in ids:
-        try:
-            r = stat(mnt_id, param)
-        except OSError as exc:
-            # ENOENT: unmounted since listmount (systemd PR #43318 treats it as vanished).
-            # EPERM: not reachable from this root without CAP_SYS_ADMIN; mountinfo skips
-            # those too.
-            if exc.errno in (errno.ENOENT, errno.EPERM):
-                continue
-            raise
-        if r.mnt_point is None:
-            continue  # outside this process's root: mountinfo does not show it either
-        append(record(r, with_propagate_from))
+    stat = k.statmount_raw
+    with collector_paused():
+        for mnt_id in ids:
+            try:
+                m = record(stat(mnt_id, param), with_propagate_from)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.EPERM):
+                    continue
+                raise
+            if m is not None and (keep is None or keep(m)):
+                append(m)
     return out
 
 
@@ -228,7 +241,8 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     """Every mount whose mount point is below ``path`` (or at it, with ``include_self``)."""
     _require(listing=True)
     st = _unique_id(path, True)
-    top = _statmount(st.mnt_id, _param(with_propagate_from))
+    top_raw = _statmount_raw(st.mnt_id, _param(with_propagate_from))
+    top = k.decode_reply(top_raw)
     if top.mnt_point is None:
         raise MountprobeError(f"{os.fsdecode(path)}: its mount lies outside this process's root")
     where = top.mnt_point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
@@ -248,10 +262,19 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     if where != top.mnt_point:
         # ``path`` is a directory inside its mount, whose subtree may be far larger than the
         # answer: sift by mount point first, with the smallest statmount there is.
-        ids = [i for i in ids if _below(_point(i), where, include_self)]
-    found = [record(top, with_propagate_from)] if _below(top.mnt_point, where, include_self) else []
-    found += [m for m in _records(ids, with_propagate_from) if _below(os.fsencode(m.mountpoint), where, include_self)]
-    found.sort(key=_creation)  # siblings in the kernel's (creation) order, as mountinfo lists them
+        ids = [i for i in ids if _point_below(i, where, include_self)]
+    text = os.fsdecode(where)
+    prefix = text if text.endswith("/") else text + "/"
+
+    def keep(m: Mount) -> bool:
+        return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
+
+    found = _records(ids, with_propagate_from, keep)
+    first = record(top_raw, with_propagate_from)
+    if first is not None and keep(first):
+        found.append(first)
+        # Siblings in the kernel's (creation) order, as mountinfo lists them.
+        found.sort(key=_creation)
     return parents_first(found)
 
 
@@ -259,14 +282,11 @@ def _creation(m: Mount) -> int:
     return m.unique_id or 0
 
 
-def _point(mnt_id: int) -> Optional[bytes]:
+def _point_below(mnt_id: int, where: bytes, include_self: bool) -> bool:
     try:
-        return k.decode_reply(k.statmount_raw(mnt_id, k.STATMOUNT_MNT_POINT)).mnt_point
+        point = k.decode_reply(k.statmount_raw(mnt_id, k.STATMOUNT_MNT_POINT)).mnt_point
     except (FileNotFoundError, PermissionError):
-        return None
-
-
-def _below(point: Optional[bytes], where: bytes, include_self: bool) -> bool:
+        return False
     if point is None:
         return False
     return include_self if point == where else is_below(point, where)
