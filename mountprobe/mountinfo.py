@@ -129,6 +129,12 @@ def _rest(rest: bytes) -> _Rest:
     )
 
 
+def _root(raw: bytes) -> str:
+    if not raw:
+        raise _Bad("empty root")
+    return _text(raw)
+
+
 def _devno(raw: bytes) -> Tuple[int, int]:
     major, colon, minor = raw.partition(b":")
     if not (colon and major.isdigit() and minor.isdigit()):
@@ -172,20 +178,16 @@ def _parse(
     unique: Dict[int, Optional[int]] = {}
     id_iter = iter(ids) if ids is not None else None
     u = pu = None
-    new = _new
-    crlf = b"\r\n" in data  # hand-made files; the kernel writes \n only
-    for lineno, line in enumerate(data.split(b"\n"), 1):
+    new, encoding, errors, unesc = _new, _ENCODING, _ERRORS, unescape
+    if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
+        data = data.replace(b"\r\n", b"\n")
+    lines = data.split(b"\n")
+    for line in lines:
         if needle is not None and needle not in line:
-            continue
-        if crlf and line[-1:] == b"\r":
-            line = line[:-1]
-        if not line or line[0] == 0x23:  # blank, or a comment in a hand-made file
             continue
         try:
             # Spaces inside names are always escaped: five fields, then the rest.
             f = line.split(b" ", 5)
-            if len(f) < 6:
-                raise _Bad("fewer than 10 fields")
             if keep is not None and not keep(f):
                 continue
             a = rests.get(f[5])
@@ -196,23 +198,29 @@ def _parse(
                 d = devnos[f[2]] = _devno(f[2])
             r = roots.get(f[3])
             if r is None:
-                r = roots[f[3]] = _text(f[3])
+                r = roots[f[3]] = _root(f[3])
             point = f[4]
-            if not (r and point):
-                raise _Bad("empty root or mount point")
             mnt_id, parent = int(f[0]), int(f[1])
-            if not (0 <= mnt_id <= _U32 and 0 <= parent <= _U32):
-                raise _Bad("mount id out of range")
-        except ValueError as exc:  # _Bad, or int() of a mount id that is not a number
-            why = str(exc) if isinstance(exc, _Bad) else "mount id is not a number"
+            if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
+                raise _Bad("empty mount point, or a mount id out of range")
+        except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
+            if not line or line[0] == 0x23:  # blank, or a comment in a hand-made file
+                continue
+            if isinstance(exc, _Bad):
+                why = str(exc)
+            elif isinstance(exc, IndexError):
+                why = "fewer than 10 fields"
+            else:
+                why = "mount id is not a number"
+            lineno = next(n for n, other in enumerate(lines, 1) if other is line)
             if strict:
                 raise ParseError(why, lineno, line) from None
-            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=3)
+            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=4)
             continue
         if id_iter is not None:
             u = unique[mnt_id] = next(id_iter, None)
             pu = unique.get(parent)
-        pt = (unescape(point) if b"\\" in point else point).decode(_ENCODING, _ERRORS)
+        pt = (unesc(point) if b"\\" in point else point).decode(encoding, errors)
         append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, pt) + a))
         if first:
             break
