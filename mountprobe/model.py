@@ -59,6 +59,13 @@ def parents_first(mounts: List[Mount]) -> List[Mount]:
     creation, so a mount moved under a newer one comes before its parent."""
     listed = {m.id for m in mounts}
     placed: Set[int] = set()
+    for m in mounts:  # usually the order holds already: check that first
+        if m.parent_id in listed and m.parent_id not in placed:
+            break
+        placed.add(m.id)
+    else:
+        return mounts
+    placed.clear()
     waiting: Dict[int, List[Mount]] = {}
     out: List[Mount] = []
     for m in mounts:

@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Callable, Dict, List, Optional, Tuple
 
+from .. import _paths
 from .._paths import is_below
 from ..errors import MountprobeError, Unsupported
 from ..kernel import mount as k
@@ -247,9 +248,13 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
         raise MountprobeError(f"{os.fsdecode(path)}: its mount lies outside this process's root")
     where = top.mnt_point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
     # Mounts stacked at the same mount point are a chain of parents; a lower one may hold
-    # submounts that the upper one hides. List from the bottom of the stack.
+    # submounts that the upper one hides. List from the bottom of the stack. There is no
+    # stack when the parent is the mount holding the directory above (one statx tells).
     bottom = top.mnt_id
     parent = top.mnt_parent_id
+    above = _paths.parent_dir(top.mnt_point)
+    if top.mnt_point != b"/" and _calls.statx(above, True, kx.STATX_MNT_ID_UNIQUE).mnt_id == parent:
+        parent = bottom
     while parent != bottom:
         try:
             below = _statmount(parent, k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_POINT)
