@@ -14,6 +14,7 @@ import re
 import sys
 import threading
 import warnings
+from itertools import chain, repeat
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import MountprobeError, ParseError, ParseWarning
@@ -176,13 +177,14 @@ def _parse(
     devnos: Dict[bytes, Tuple[int, int]] = {}
     roots: Dict[bytes, str] = {}
     unique: Dict[int, Optional[int]] = {}
-    id_iter = iter(ids) if ids is not None else None
     u = pu = None
     new, encoding, errors, unesc = _new, _ENCODING, _ERRORS, unescape
     if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
         data = data.replace(b"\r\n", b"\n")
     lines = data.split(b"\n")
-    for line in lines:
+    # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
+    # line parsed and the count matched.
+    for line, u in zip(lines, repeat(None) if ids is None else chain(ids, repeat(None))):
         if needle is not None and needle not in line:
             continue
         try:
@@ -217,8 +219,8 @@ def _parse(
                 raise ParseError(why, lineno, line) from None
             warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=4)
             continue
-        if id_iter is not None:
-            u = unique[mnt_id] = next(id_iter, None)
+        if ids is not None:
+            unique[mnt_id] = u
             pu = unique.get(parent)
         pt = (unesc(point) if b"\\" in point else point).decode(encoding, errors)
         append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, pt) + a))
@@ -235,8 +237,9 @@ def parse_mountinfo(data: bytes, *, strict: bool = False) -> List[Mount]:
 
 
 def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
-    """Parse, giving the n-th record the n-th of ``ids`` and its parent's id where the
-    parent came earlier. Only for ids known to be in the table's order (the caller checks)."""
+    """Parse, giving the n-th line the n-th of ``ids`` and each record its parent's id where
+    the parent came earlier. Only for ids known to be in the table's order: the caller checks
+    that every line parsed, the counts agree and spot checks hold, else drops the ids."""
     return _entries(data, False, ids=ids)
 
 
