@@ -209,7 +209,7 @@ def report(results: Dict[str, Dict[str, float]]) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer mounts and rounds")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--budget", type=float, default=0.02, help="seconds per round for microsecond calls")
     args = parser.parse_args()
     big, slave_binds = (2_000, 1_000) if args.quick else (10_000, 5_000)

@@ -112,18 +112,24 @@ def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
 
 class _Buffers(threading.local):
     """Per-thread request and reply buffers (the GIL is released during the call), with the
-    call's arguments boxed once."""
+    call's arguments boxed once and kept in one tuple: each attribute read of a
+    ``threading.local`` costs as much as the tuple."""
 
     def __init__(self) -> None:
         self.req = ctypes.create_string_buffer(MNT_ID_REQ_SIZE_VER1)
-        self.req_arg = ctypes.c_void_p(ctypes.addressof(self.req))
         self.resize(_INITIAL)
 
     def resize(self, size: int) -> None:
         self.reply = ctypes.create_string_buffer(size)
-        self.reply_arg = ctypes.c_void_p(ctypes.addressof(self.reply))
         self.size = size
-        self.size_arg = ctypes.c_size_t(size)
+        self.call = (
+            self.req,
+            ctypes.c_void_p(ctypes.addressof(self.req)),
+            self.reply,
+            ctypes.c_void_p(ctypes.addressof(self.reply)),
+            ctypes.addressof(self.reply),
+            ctypes.c_size_t(size),
+        )
 
 
 _tls = _Buffers()
@@ -138,13 +144,14 @@ def statmount_raw(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> by
     its string area. The buffer grows on EOVERFLOW (the kernel gives no size hint)."""
     if _statmount_boxed is None:
         missing("statmount")
-    bufs = _tls
-    _REQ.pack_into(bufs.req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, mnt_id, param, ns_id)
-    while _statmount_boxed(_SNR_ARG, bufs.req_arg, bufs.reply_arg, bufs.size_arg, _NO_FLAGS) != 0:
+    req, req_arg, reply, reply_arg, reply_addr, size_arg = _tls.call
+    _REQ.pack_into(req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, mnt_id, param, ns_id)
+    while _statmount_boxed(_SNR_ARG, req_arg, reply_arg, size_arg, _NO_FLAGS) != 0:
         if ctypes.get_errno() != errno.EOVERFLOW:
             raise_errno()
-        bufs.resize(bufs.size * 2)
-    return ctypes.string_at(bufs.reply_arg.value or 0, _USED.unpack_from(bufs.reply)[0])
+        _tls.resize(_tls.size * 2)
+        req, req_arg, reply, reply_arg, reply_addr, size_arg = _tls.call
+    return ctypes.string_at(reply_addr, _USED.unpack_from(reply)[0])
 
 
 def decode_reply(raw: bytes) -> StatmountReply:
