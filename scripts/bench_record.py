@@ -11,7 +11,7 @@ import dataclasses
 import os
 import sys
 import timeit
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
@@ -20,30 +20,11 @@ from mountprobe.model import Mount
 FIELDS = (1, 2, 3, 4, 0, 40, "/", "/mnt/x", ("rw", "relatime"), "tmpfs", "tmpfs", ("rw",), None, None, None, False)
 
 
-@dataclasses.dataclass(frozen=True)
-class FrozenMount:
-    id: int
-    parent_id: int
-    unique_id: Optional[int]
-    parent_unique_id: Optional[int]
-    major: int
-    minor: int
-    root: str
-    mountpoint: str
-    options: Tuple[str, ...]
-    fstype: str
-    source: Optional[str]
-    super_options: Tuple[str, ...]
-    shared: Optional[int]
-    master: Optional[int]
-    propagate_from: Optional[int]
-    unbindable: bool
-
-
+# The same fields as Mount, as a frozen dataclass, with and without slots (3.10+).
+_FIELDS = list(Mount.__annotations__.items())
+FrozenMount: Any = dataclasses.make_dataclass("FrozenMount", _FIELDS, frozen=True)
 SlottedMount: Any = (
-    dataclasses.dataclass(frozen=True, slots=True)(
-        type("SlottedMount", (), {"__annotations__": FrozenMount.__annotations__})
-    )
+    dataclasses.make_dataclass("SlottedMount", _FIELDS, frozen=True, slots=True)
     if sys.version_info >= (3, 10)
     else None
 )

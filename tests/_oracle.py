@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import mountprobe
 
+# The mountinfo fields of Mount: everything but the unique ids (not in mountinfo) and
+# propagate_from (filled only on request).
+FIELDS = [f for f in mountprobe.Mount._fields if f not in ("unique_id", "parent_unique_id", "propagate_from")]
 
-class Entry(NamedTuple):
-    id: int
-    parent_id: int
-    major: int
-    minor: int
-    root: str
-    mountpoint: str
-    options: Tuple[str, ...]
-    fstype: str
-    source: Optional[str]
-    super_options: Tuple[str, ...]
-    shared: Optional[int]
-    master: Optional[int]
-    unbindable: bool
+
+class Entry(Dict[str, Any]):
+    """One mountinfo line as this reader decoded it, keyed (and reachable as attributes) by
+    the Mount field names."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self[name]
 
 
 def _unescape(raw: bytes) -> bytes:
@@ -66,23 +62,22 @@ def table() -> List[Entry]:
         sep = f.index(b"-", 6)
         tags = {t.partition(b":")[0]: t.partition(b":")[2] for t in f[6:sep]}
         major, minor = f[2].split(b":")
-        out.append(
-            Entry(
-                int(f[0]),
-                int(f[1]),
-                int(major),
-                int(minor),
-                os.fsdecode(_unescape(f[3])),
-                os.fsdecode(_unescape(f[4])),
-                tuple(f[5].decode().split(",")),
-                os.fsdecode(_unescape(f[sep + 1])),
-                os.fsdecode(_unescape(f[sep + 2])) or None,
-                tuple(os.fsdecode(_unescape(i)) for i in _split_quoted(b" ".join(f[sep + 3 :]))),
-                int(tags[b"shared"]) if b"shared" in tags else None,
-                int(tags[b"master"]) if b"master" in tags else None,
-                b"unbindable" in tags,
-            )
+        values = (
+            int(f[0]),
+            int(f[1]),
+            int(major),
+            int(minor),
+            os.fsdecode(_unescape(f[3])),
+            os.fsdecode(_unescape(f[4])),
+            tuple(f[5].decode().split(",")),
+            os.fsdecode(_unescape(f[sep + 1])),
+            os.fsdecode(_unescape(f[sep + 2])) or None,
+            tuple(os.fsdecode(_unescape(i)) for i in _split_quoted(b" ".join(f[sep + 3 :]))),
+            int(tags[b"shared"]) if b"shared" in tags else None,
+            int(tags[b"master"]) if b"master" in tags else None,
+            b"unbindable" in tags,
         )
+        out.append(Entry(zip(FIELDS, values)))
     return out
 
 
@@ -132,11 +127,6 @@ def visible_at(path: str) -> Optional[Entry]:
 
 def assert_is_kernel_entry(m: mountprobe.Mount) -> None:
     """Every mountinfo field of ``m`` equals the kernel's line for its id."""
-    entry = by_id()[m.id]
-    mine = Entry(
-        m.id, m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.options, m.fstype, m.source,
-        m.super_options, m.shared, m.master, m.unbindable,
-    )  # fmt: skip
-    assert mine == entry
+    assert {f: getattr(m, f) for f in FIELDS} == by_id()[m.id]
     if m.unique_id is not None:
         assert m.unique_id > 2**31
