@@ -82,6 +82,11 @@ _ENCODING = sys.getfilesystemencoding()
 _ERRORS = sys.getfilesystemencodeerrors()
 
 
+# Set in every reply that asked for them (KERNEL.md 2.3); MNT_POINT is missing for mounts
+# outside this root, the other strings when empty.
+_ALWAYS = k.STATMOUNT_SB_BASIC | k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_ROOT | k.STATMOUNT_FS_TYPE
+
+
 def _text(raw: bytes, start: int) -> str:
     return raw[start : raw.index(b"\0", start)].decode(_ENCODING, _ERRORS)
 
@@ -95,6 +100,8 @@ def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
         _size, opts, mask, major, minor, _magic, sb_flags, fs_type, mnt_id, parent, old, old_parent, attr, prop,
         peer, master, pfrom, root, point, _ns, subtype, source, _n, _a, _sn, _sa, _supported,
     ) = k.REPLY.unpack_from(raw)  # fmt: skip
+    if mask & _ALWAYS != _ALWAYS:
+        raise Unsupported(f"statmount left out fields it always fills (mask 0x{mask:x}): a kernel we do not know")
     if not mask & k.STATMOUNT_MNT_POINT:
         return None
     find = raw.index
