@@ -181,6 +181,8 @@ def _parse(
     new, encoding, errors, unesc = _new, _ENCODING, _ERRORS, unescape
     if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
         data = data.replace(b"\r\n", b"\n")
+        if data[-1:] == b"\r":
+            data = data[:-1]
     lines = data.split(b"\n")
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
     # line parsed and the count matched.
@@ -206,7 +208,8 @@ def _parse(
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
-            if not line or line[0] == 0x23:  # blank, or a comment in a hand-made file
+            head = line.lstrip()
+            if not head or head[0] == 0x23:  # blank, or a comment in a hand-made file
                 continue
             if isinstance(exc, _Bad):
                 why = str(exc)
@@ -267,6 +270,18 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
         return f[4].startswith(prefix)
 
     return _entries(data, False, keep, False, b" " + want)
+
+
+def find_by_fstype(data: bytes, fstypes: Tuple[str, ...]) -> List[Mount]:
+    """Entries whose fstype (``type`` or ``type.subtype``) is one of ``fstypes``."""
+    wanted = {escape(os.fsencode(t)).replace(b"#", b"\\043") for t in fstypes}
+
+    def keep(f: List[bytes]) -> bool:
+        rest = f[5]
+        cut = rest.find(b" - ")
+        return cut >= 0 and rest[cut + 3 :].partition(b" ")[0] in wanted
+
+    return _entries(data, False, keep)
 
 
 def topmost(stack: List[Mount]) -> Optional[Mount]:
