@@ -21,8 +21,11 @@ from .errors import MountprobeError, ParseError, ParseWarning
 from .model import Mount, collector_paused
 
 _new = tuple.__new__
-_fsdecode = os.fsdecode
+_ENCODING = sys.getfilesystemencoding()
+_ERRORS = sys.getfilesystemencodeerrors()
 _OCTAL = re.compile(rb"\\([0-3][0-7][0-7])")
+_RARE = re.compile(rb"\\(?!040|011|012|134)")  # a backslash that no path escape starts
+_BYTES = {b"%03o" % i: bytes((i,)) for i in range(256)}
 _U32 = 0xFFFFFFFF
 
 
@@ -36,7 +39,15 @@ def unescape(raw: bytes) -> bytes:
     newline, ``\\134`` backslash, ``\\043`` ``#``); leave every other backslash as it is."""
     if b"\\" not in raw:
         return raw
-    return _OCTAL.sub(lambda m: bytes((int(m.group(1), 8),)), raw)
+    if _RARE.search(raw) is None:
+        # Only the escapes of paths: plain replaces, the backslash last so that what it
+        # yields is never read as the start of another escape.
+        return raw.replace(b"\\040", b" ").replace(b"\\011", b"\t").replace(b"\\012", b"\n").replace(b"\\134", b"\\")
+    return _OCTAL.sub(_byte_of, raw)
+
+
+def _byte_of(match: re.Match[bytes]) -> bytes:
+    return _BYTES[match.group(1)]
 
 
 def escape(raw: bytes) -> bytes:
@@ -59,15 +70,15 @@ def split_options(raw: bytes) -> Tuple[str, ...]:
         items.append(raw[start:])
     else:
         items = raw.split(b",")
-    return tuple(_fsdecode(unescape(item)) for item in items if item)
+    if b"\\" in raw:
+        items = [unescape(item) for item in items]
+    return tuple([item.decode(_ENCODING, _ERRORS) for item in items if item])
 
 
 class _Bad(ValueError):
     pass
 
 
-_ENCODING = sys.getfilesystemencoding()
-_ERRORS = sys.getfilesystemencodeerrors()
 
 
 def _text(raw: bytes) -> str:
@@ -102,32 +113,59 @@ def _tags(tags: List[bytes]) -> Tuple[Optional[int], Optional[int], Optional[int
 _Rest = Tuple[Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool]
 
 
-def _rest(rest: bytes) -> _Rest:
+class _RestParser:
     """Fields 6 to 11, in the order of ``Mount`` after ``mountpoint``: options, fstype,
-    source, super options, shared, master, propagate_from, unbindable."""
-    raw_options, _, after = rest.partition(b" ")
-    if after[:2] == b"- ":
-        tags: List[bytes] = []
-        tail = after[2:]
-    else:
-        cut = after.find(b" - ")
-        if cut < 0:
-            raise _Bad("no ' - ' separator")
-        tags = after[:cut].split(b" ")
-        tail = after[cut + 3 :]
+    source, super options, shared, master, propagate_from, unbindable. Each of the three
+    parts (options; optional fields; fstype, source and super options) repeats across lines
+    on its own, so each has its own cache."""
+
+    def __init__(self) -> None:
+        self.options: Dict[bytes, Tuple[str, ...]] = {}
+        self.tags: Dict[bytes, Tuple[Optional[int], Optional[int], Optional[int], bool]] = {}
+        self.tails: Dict[bytes, Tuple[str, Optional[str], Tuple[str, ...]]] = {}
+
+    def __call__(self, rest: bytes) -> _Rest:
+        raw_options, _, after = rest.partition(b" ")
+        if after[:2] == b"- ":
+            tags = _NO_TAGS
+            tail = after[2:]
+        else:
+            cut = after.find(b" - ")
+            if cut < 0:
+                raise _Bad("no ' - ' separator")
+            raw_tags, tail = after[:cut], after[cut + 3 :]
+            value = raw_tags[7:]
+            if raw_tags[:7] == b"shared:" and value.isdigit():  # the usual lone tag, often unique
+                tags = (int(value), None, None, False)
+                if tags[0] > _U32:
+                    raise _Bad(f"bad optional field {raw_tags!r}")
+            else:
+                cached = self.tags.get(raw_tags)
+                if cached is None:
+                    cached = self.tags[raw_tags] = _tags(raw_tags.split(b" "))
+                tags = cached
+        options = self.options.get(raw_options)
+        if options is None:
+            if not raw_options:
+                raise _Bad("no mount options")
+            options = self.options[raw_options] = tuple(_text(o) for o in raw_options.split(b","))
+        fields = self.tails.get(tail)
+        if fields is None:
+            fields = self.tails[tail] = _tail(tail)
+        return (options,) + fields + tags
+
+
+_NO_TAGS: Tuple[Optional[int], Optional[int], Optional[int], bool] = (None, None, None, False)
+
+
+def _tail(tail: bytes) -> Tuple[str, Optional[str], Tuple[str, ...]]:
     fstype, sp1, tail = tail.partition(b" ")
     source, sp2, raw_super = tail.partition(b" ")
-    if not (raw_options and fstype and sp1 and sp2):
-        raise _Bad("fields missing")
-    # Old cifs (unc=\\server\share with raw spaces) and WSL 9p put unescaped spaces in
+    if not (fstype and sp1 and sp2):
+        raise _Bad("fields missing after the separator")
+    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped spaces in
     # field 11: everything after the source is the super options.
-    return (
-        tuple(raw_options.decode(_ENCODING, _ERRORS).split(",")),
-        _text(fstype),
-        _text(source) if source else None,
-        split_options(raw_super),
-        *_tags(tags),
-    )
+    return _text(fstype), _text(source) if source else None, split_options(raw_super)
 
 
 def _root(raw: bytes) -> str:
@@ -174,6 +212,7 @@ def _parse(
     # Everything after the mount point repeats across lines (thousands of binds of one
     # filesystem share it), and so do devices and roots: parse each distinct one once.
     rests: Dict[bytes, _Rest] = {}
+    rest_parser = _RestParser()
     devnos: Dict[bytes, Tuple[int, int]] = {}
     roots: Dict[bytes, str] = {}
     unique: Dict[int, Optional[int]] = {}
@@ -196,7 +235,9 @@ def _parse(
                 continue
             a = rests.get(f[5])
             if a is None:
-                a = rests[f[5]] = _rest(f[5])
+                a = rest_parser(f[5])
+                if len(f[5]) < 256:  # long ones (overlay layer lists) are one per mount
+                    rests[f[5]] = a
             d = devnos.get(f[2])
             if d is None:
                 d = devnos[f[2]] = _devno(f[2])
@@ -320,25 +361,31 @@ def _sources() -> List[str]:
     ]
 
 
-def read_mountinfo(path: Optional[str] = None) -> bytes:
-    """The whole mountinfo of the calling thread (or of ``path``), read with one large buffer
-    that grows, so that no entry is split across reads."""
+def read_mountinfo(path: Optional[str] = None, *, consistent: bool = False) -> bytes:
+    """The whole mountinfo of the calling thread (or the file at ``path``).
+
+    The kernel hands out whole lines, one seq_file page per read(2), so a line is never
+    split while each read asks for a page or more; between reads it drops its lock, so the
+    text is no snapshot while mounts change (stable mounts are never missed since 5.8). With
+    ``consistent=True`` the file is read again until two reads agree (at most 10 times, then
+    ``MountprobeError``), for callers that need one consistent view."""
     errors: List[str] = []
     for candidate in [path] if path else _sources():
         try:
-            fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC)
+            file = open(candidate, "rb", buffering=0)  # noqa: SIM115 (closed below)
         except FileNotFoundError as exc:
             errors.append(f"{candidate}: {exc.strerror}")
             continue
-        try:
-            chunks: List[bytes] = []
-            size = 1 << 16
-            while True:
-                chunk = os.read(fd, size)
-                if not chunk:
-                    return b"".join(chunks)
-                chunks.append(chunk)
-                size = min(size * 2, 1 << 22)
-        finally:
-            os.close(fd)
+        with file:
+            data = file.readall()
+            for _ in range(10 if consistent else 0):
+                file.seek(0)
+                again = file.readall()
+                if again == data:
+                    break
+                data = again
+            else:
+                if consistent:
+                    raise MountprobeError(f"{candidate} changed on each of 10 reads")
+            return data
     raise ProcUnavailable("cannot read mountinfo (is /proc mounted?): " + "; ".join(errors))

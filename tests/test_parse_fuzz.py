@@ -1,0 +1,131 @@
+"""parse_mountinfo under hypothesis: any input gives records, ParseWarning or ParseError and
+nothing else; entries with any byte in any field round-trip byte-exact."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import List, Tuple
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mountprobe
+
+DATA = Path(__file__).parent / "data"
+REAL_LINES = [
+    line
+    for path in sorted(DATA.rglob("*.mountinfo"))
+    for line in path.read_bytes().split(b"\n")
+    if line[:1].isdigit()
+]
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def only_parse_errors(data: bytes) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = mountprobe.parse_mountinfo(data)
+    assert all(issubclass(w.category, mountprobe.ParseWarning) for w in caught)
+    assert all(isinstance(m, mountprobe.Mount) for m in found)
+    try:
+        strict = mountprobe.parse_mountinfo(data, strict=True)
+    except mountprobe.ParseError as error:
+        assert error.lineno >= 1
+    else:
+        assert strict == found
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_random_bytes_give_only_records_warnings_or_parse_errors(data: bytes) -> None:
+    only_parse_errors(data)
+
+
+@FUZZ
+@given(
+    st.sampled_from(REAL_LINES),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 2), st.binary(max_size=3)), max_size=4),
+)
+def test_mutated_real_lines_give_only_records_warnings_or_parse_errors(
+    line: bytes, edits: List[Tuple[int, int, bytes]]
+) -> None:
+    data = bytearray(line)
+    for where, kind, text in edits:
+        at = where % (len(data) + 1)
+        if kind == 0:
+            data[at:at] = text  # insert
+        elif kind == 1:
+            del data[at : at + len(text) + 1]  # delete
+        else:
+            data[at : at + len(text)] = text  # overwrite
+    only_parse_errors(bytes(data) + b"\n" + line)
+
+
+# The kernel's escaping (fs/proc_namespace.c): mangle_path for root and mount point,
+# mangle() adds '#' for fstype and source; seq_show_option escapes ',' in option values.
+def kernel_escape(raw: bytes, special: bytes) -> bytes:
+    return b"".join(b"\\%03o" % c if c in special else bytes((c,)) for c in raw)
+
+
+PATH_SPECIAL = b" \t\n\\"
+FIELD_SPECIAL = b" \t\n\\#"
+OPTION_SPECIAL = b" \t\n\\,"
+no_nul = st.binary(min_size=1, max_size=24).filter(lambda b: b"\0" not in b)
+option = st.binary(min_size=1, max_size=12).filter(lambda b: b"\0" not in b and b'"' not in b and not b.endswith(b"\r"))
+
+
+@FUZZ
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 4095),
+    st.integers(0, 2**20 - 1),
+    no_nul,
+    no_nul,
+    st.lists(st.sampled_from(["rw", "ro", "nosuid", "nodev", "relatime", "noatime"]), min_size=1, max_size=4),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "shared": st.integers(1, 2**32 - 1),
+            "master": st.integers(1, 2**32 - 1),
+            "propagate_from": st.integers(1, 2**32 - 1),
+            "unbindable": st.just(True),
+        },
+    ),
+    no_nul,
+    st.one_of(st.just(b""), no_nul),
+    st.lists(option, min_size=1, max_size=4),
+)
+def test_entries_with_any_byte_round_trip(
+    mnt_id: int,
+    parent: int,
+    major: int,
+    minor: int,
+    root: bytes,
+    point: bytes,
+    options: List[str],
+    tags: dict,  # type: ignore[type-arg]
+    fstype: bytes,
+    source: bytes,
+    super_options: List[bytes],
+) -> None:
+    fields = [b"%d %d %d:%d" % (mnt_id, parent, major, minor), kernel_escape(root, PATH_SPECIAL)]
+    fields += [kernel_escape(point, PATH_SPECIAL), ",".join(options).encode()]
+    fields += [b"%s:%d" % (k.encode(), v) if k != "unbindable" else b"unbindable" for k, v in tags.items()]
+    fields += [b"-", kernel_escape(fstype, FIELD_SPECIAL), kernel_escape(source, FIELD_SPECIAL)]
+    fields.append(b",".join(kernel_escape(o, OPTION_SPECIAL) for o in super_options))
+    [m] = mountprobe.parse_mountinfo(b" ".join(fields) + b"\n", strict=True)
+    assert (m.id, m.parent_id, m.major, m.minor) == (mnt_id, parent, major, minor)
+    assert (os.fsencode(m.root), os.fsencode(m.mountpoint), os.fsencode(m.fstype)) == (root, point, fstype)
+    assert (os.fsencode(m.source) if m.source is not None else b"") == source
+    assert list(m.options) == options
+    assert [os.fsencode(o) for o in m.super_options] == super_options
+    assert (m.shared, m.master, m.propagate_from, m.unbindable) == (
+        tags.get("shared"),
+        tags.get("master"),
+        tags.get("propagate_from"),
+        bool(tags.get("unbindable")),
+    )
+
