@@ -19,7 +19,7 @@ from .api import (
 )
 from .errors import MountprobeError, ParseError, ParseWarning, Unsupported
 from .model import Mount
-from .mountinfo import ProcUnavailable, parse_mountinfo
+from .mountinfo import ProcUnavailable, parse_mountinfo, read_mountinfo
 from .probe import Capabilities, Interface, capabilities
 
 __version__ = "0.1.0"
@@ -44,5 +44,6 @@ __all__ = [
     "mount_root",
     "mounts_under",
     "parse_mountinfo",
+    "read_mountinfo",
     "still_mounted",
 ]

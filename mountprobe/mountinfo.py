@@ -79,8 +79,6 @@ class _Bad(ValueError):
     pass
 
 
-
-
 def _text(raw: bytes) -> str:
     """``os.fsdecode`` of a field after decoding its escapes."""
     if b"\\" in raw:
@@ -211,7 +209,7 @@ def _parse(
     append = out.append
     # Everything after the mount point repeats across lines (thousands of binds of one
     # filesystem share it), and so do devices and roots: parse each distinct one once.
-    rests: Dict[bytes, _Rest] = {}
+    rests: Optional[Dict[bytes, _Rest]] = {}
     rest_parser = _RestParser()
     devnos: Dict[bytes, Tuple[int, int]] = {}
     roots: Dict[bytes, str] = {}
@@ -223,21 +221,22 @@ def _parse(
         if data[-1:] == b"\r":
             data = data[:-1]
     lines = data.split(b"\n")
+    todo = lines if needle is None else [line for line in lines if needle in line]
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
     # line parsed and the count matched.
-    for line, u in zip(lines, repeat(None) if ids is None else chain(ids, repeat(None))):
-        if needle is not None and needle not in line:
-            continue
+    for line, u in zip(todo, repeat(None) if ids is None else chain(ids, repeat(None))):
         try:
             # Spaces inside names are always escaped: five fields, then the rest.
             f = line.split(b" ", 5)
             if keep is not None and not keep(f):
                 continue
-            a = rests.get(f[5])
+            a = rests.get(f[5]) if rests is not None else None
             if a is None:
                 a = rest_parser(f[5])
-                if len(f[5]) < 256:  # long ones (overlay layer lists) are one per mount
+                if rests is not None and len(f[5]) < 256:  # long ones (overlay layers) are one per mount
                     rests[f[5]] = a
+                    if len(rests) == 512 and len(out) < 1024:
+                        rests = None  # nearly every line differs (unique peer groups): stop trying
             d = devnos.get(f[2])
             if d is None:
                 d = devnos[f[2]] = _devno(f[2])
@@ -374,6 +373,8 @@ def read_mountinfo(path: Optional[str] = None, *, consistent: bool = False) -> b
         try:
             file = open(candidate, "rb", buffering=0)  # noqa: SIM115 (closed below)
         except FileNotFoundError as exc:
+            if path:
+                raise
             errors.append(f"{candidate}: {exc.strerror}")
             continue
         with file:

@@ -15,10 +15,7 @@ import mountprobe
 
 DATA = Path(__file__).parent / "data"
 REAL_LINES = [
-    line
-    for path in sorted(DATA.rglob("*.mountinfo"))
-    for line in path.read_bytes().split(b"\n")
-    if line[:1].isdigit()
+    line for path in sorted(DATA.rglob("*.mountinfo")) for line in path.read_bytes().split(b"\n") if line[:1].isdigit()
 ]
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -128,4 +125,3 @@ def test_entries_with_any_byte_round_trip(
         tags.get("propagate_from"),
         bool(tags.get("unbindable")),
     )
-

@@ -179,3 +179,15 @@ def test_fuse_subtype_is_part_of_fstype(tmp_path: Path) -> None:
     m = next(m for m in via_mountinfo if m.mountpoint == str(tmp_path / "fuse"))
     assert m.fstype == "fuse.myfs" and m.source == "mysrc"
     assert mountprobe.is_mountpoint(tmp_path / "fuse") is True
+
+
+@isolated
+def test_read_mountinfo_is_the_whole_table_and_consistent_reads_agree(tmp_path: Path) -> None:
+    build(tmp_path)
+    with open("/proc/thread-self/mountinfo", "rb") as f:
+        expected = f.read()
+    assert mountprobe.read_mountinfo() == expected
+    assert mountprobe.read_mountinfo(consistent=True) == expected
+    assert [m.id for m in mountprobe.parse_mountinfo(mountprobe.read_mountinfo())] == [e.id for e in table()]
+    with pytest.raises(FileNotFoundError):
+        mountprobe.read_mountinfo("/proc/999999999/mountinfo")
