@@ -74,14 +74,13 @@ def main() -> int:
     record = best(lambda: [new(Mount, fields) for _ in range(LINES)])
     print(f"{LINES} lines, {len(data) / 1e6:.1f} MB; best of 9 alternating rounds")
     print(f"  bytes.split into lines and fields  {base * 1e3:7.2f} ms")
-    print(f"  parse_mountinfo                    {parse * 1e3:7.2f} ms   ({parse / LINES * 1e6:.2f} us a line)")  # noqa: E501
+    print(f"  parse_mountinfo                    {parse * 1e3:7.2f} ms   ({parse / LINES * 1e6:.2f} us a line)")
     print(
         f"    of which building {LINES} Mount records: {record * 1e3:.2f} ms (scripts/bench_record.py compares types)"
     )
     print(f"  ratio {parse / base:.2f}   target <= 6   {'ok' if parse / base <= 6 else 'MISSED'}")
-    print(
-        f"  (medians: split {statistics.median(rounds['split']) * 1e3:.2f} ms, parse {statistics.median(rounds['parse']) * 1e3:.2f} ms)"
-    )
+    medians = statistics.median(rounds["split"]) * 1e3, statistics.median(rounds["parse"]) * 1e3
+    print(f"  (medians: split {medians[0]:.2f} ms, parse {medians[1]:.2f} ms)")
     return 0 if parse / base <= 6 else 1
 
 
