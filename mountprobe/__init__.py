@@ -5,25 +5,33 @@ statmount/listmount, openat2, name_to_handle_at), and by a filtered read of
 ``/proc/thread-self/mountinfo`` only where none can. Errors are exceptions, never False.
 """
 
-from .api import (
-    Answer,
-    is_mounted,
-    is_mountpoint,
-    last_answer,
-    list_mounts,
-    mount_at,
-    mount_of,
-    mount_root,
-    mounts_under,
-    still_mounted,
-)
-from .errors import MountprobeError, ParseError, ParseWarning, Unsupported
-from .model import Mount
-from .mountinfo import ProcUnavailable, parse_mountinfo, read_mountinfo
-from .probe import Capabilities, Interface, capabilities
-
 __version__ = "0.1.0"
 
+# The names load on first use (PEP 562): ``mountprobe is-mountpoint`` must start in a few
+# milliseconds, and the records, the parser and most strategies are not needed for it.
+_HOMES = {
+    "is_mounted": "api",
+    "is_mountpoint": "api",
+    "last_answer": "api",
+    "list_mounts": "api",
+    "mount_at": "api",
+    "mount_of": "api",
+    "mount_root": "api",
+    "mounts_under": "api",
+    "still_mounted": "api",
+    "MountprobeError": "errors",
+    "ParseError": "errors",
+    "ParseWarning": "errors",
+    "Unsupported": "errors",
+    "Answer": "model",
+    "Mount": "model",
+    "ProcUnavailable": "mountinfo",
+    "parse_mountinfo": "mountinfo",
+    "read_mountinfo": "mountinfo",
+    "Capabilities": "probe",
+    "Interface": "probe",
+    "capabilities": "probe",
+}
 __all__ = [
     "Answer",
     "Capabilities",
@@ -47,3 +55,82 @@ __all__ = [
     "read_mountinfo",
     "still_mounted",
 ]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .api import (
+        is_mounted as is_mounted,
+    )
+    from .api import (
+        is_mountpoint as is_mountpoint,
+    )
+    from .api import (
+        last_answer as last_answer,
+    )
+    from .api import (
+        list_mounts as list_mounts,
+    )
+    from .api import (
+        mount_at as mount_at,
+    )
+    from .api import (
+        mount_of as mount_of,
+    )
+    from .api import (
+        mount_root as mount_root,
+    )
+    from .api import (
+        mounts_under as mounts_under,
+    )
+    from .api import (
+        still_mounted as still_mounted,
+    )
+    from .errors import (
+        MountprobeError as MountprobeError,
+    )
+    from .errors import (
+        ParseError as ParseError,
+    )
+    from .errors import (
+        ParseWarning as ParseWarning,
+    )
+    from .errors import (
+        Unsupported as Unsupported,
+    )
+    from .model import (
+        Answer as Answer,
+    )
+    from .model import (
+        Mount as Mount,
+    )
+    from .mountinfo import (
+        ProcUnavailable as ProcUnavailable,
+    )
+    from .mountinfo import (
+        parse_mountinfo as parse_mountinfo,
+    )
+    from .mountinfo import (
+        read_mountinfo as read_mountinfo,
+    )
+    from .probe import (
+        Capabilities as Capabilities,
+    )
+    from .probe import (
+        Interface as Interface,
+    )
+    from .probe import (
+        capabilities as capabilities,
+    )
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mountprobe' has no attribute {name!r}")
+    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:  # type: ignore[type-arg]
+    return sorted([*globals(), *_HOMES])

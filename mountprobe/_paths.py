@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Union
 
-PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
+
+    PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 
 
 def to_bytes(path: PathArg) -> bytes:

@@ -6,60 +6,63 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+from _thread import _local
 
-from ._paths import PathArg, to_bytes
+from ._paths import to_bytes
 from .errors import Unsupported
-from .model import Mount
-from .strategies import _resolve, devcmp, handle, mountinfo, openat2, statmount, statx
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-class Answer(NamedTuple):
-    """How the last question of this thread was answered."""
+    from ._paths import PathArg
+    from .model import Answer, Mount
 
-    question: str
-    strategy: str
-    declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
+    Chain = Sequence[Tuple[str, str]]
 
-
-Chain = Sequence[Tuple[str, Callable[..., Any]]]
-
-IS_MOUNTPOINT: Chain = (
-    ("statx", statx.is_mountpoint),
-    ("openat2", openat2.is_mountpoint),
-    ("handle", handle.is_mountpoint),
-    ("mountinfo", mountinfo.is_mountpoint),
-)
-OTHER_FILESYSTEM: Chain = (("devcmp", devcmp.differs_from_parent),)
-MOUNT_OF: Chain = (("statmount", statmount.mount_of), ("mountinfo", mountinfo.mount_of))
-MOUNT_AT: Chain = (("statmount", statmount.mount_at), ("mountinfo", mountinfo.mount_at))
-MOUNTS_UNDER: Chain = (("statmount", statmount.mounts_under), ("mountinfo", mountinfo.mounts_under))
-LIST_MOUNTS: Chain = (("statmount", statmount.list_mounts), ("mountinfo", mountinfo.list_mounts))
-STILL_MOUNTED: Chain = (("statmount", statmount.still_mounted), ("mountinfo", mountinfo.still_mounted))
-
-CHAINS = {
-    "is_mountpoint": IS_MOUNTPOINT,
-    "is_mountpoint(bind=False)": OTHER_FILESYSTEM,
-    "mount_of": MOUNT_OF,
-    "mount_at": MOUNT_AT,
-    "mounts_under": MOUNTS_UNDER,
-    "list_mounts": LIST_MOUNTS,
-    "still_mounted": STILL_MOUNTED,
+# Each question's chain: (strategy module, function), cheapest first. Modules are imported
+# when a question first reaches them, so a command loads only what answers it.
+CHAINS: Dict[str, Chain] = {
+    "is_mountpoint": (
+        ("statx", "is_mountpoint"),
+        ("openat2", "is_mountpoint"),
+        ("handle", "is_mountpoint"),
+        ("mountinfo", "is_mountpoint"),
+    ),
+    "is_mountpoint(bind=False)": (("devcmp", "differs_from_parent"),),
+    "mount_of": (("statmount", "mount_of"), ("mountinfo", "mount_of")),
+    "mount_at": (("statmount", "mount_at"), ("mountinfo", "mount_at")),
+    "mounts_under": (("statmount", "mounts_under"), ("mountinfo", "mounts_under")),
+    "list_mounts": (("statmount", "list_mounts"), ("mountinfo", "list_mounts")),
+    "still_mounted": (("statmount", "still_mounted"), ("mountinfo", "still_mounted")),
 }
 
-_state = threading.local()
+_functions: Dict[Tuple[str, str], Callable[..., Any]] = {}
+_state = _local()
 
 
-def _run(question: str, chain: Chain, *args: Any) -> Any:
+def _function(module: str, name: str) -> Callable[..., Any]:
+    found = _functions.get((module, name))
+    if found is None:
+        strategy = __import__(f"{__package__}.strategies.{module}", fromlist=[name])
+        found = _functions[(module, name)] = getattr(strategy, name)
+    return found
+
+
+def strategies(question: str) -> List[Tuple[str, Callable[..., Any]]]:
+    """The chain of ``question`` (a key of ``CHAINS``) as (strategy, function) pairs."""
+    return [(module, _function(module, name)) for module, name in CHAINS[question]]
+
+
+def _run(question: str, *args: Any) -> Any:
     declined: List[Tuple[str, str]] = []
-    for name, strategy in chain:
+    for module, name in CHAINS[question]:
         try:
-            result = strategy(*args)
+            result = (_functions.get((module, name)) or _function(module, name))(*args)
         except Unsupported as why:
-            declined.append((name, str(why)))
+            declined.append((module, str(why)))
             continue
-        _state.last = (question, name, declined)
+        _state.last = (question, module, declined)
         return result
     _state.last = (question, "", declined)
     raise Unsupported(f"{question}: no strategy can answer here: " + "; ".join(f"{n}: {w}" for n, w in declined))
@@ -67,6 +70,8 @@ def _run(question: str, chain: Chain, *args: Any) -> Any:
 
 def last_answer() -> Optional[Answer]:
     """Which strategy answered this thread's last question, and why earlier ones declined."""
+    from .model import Answer
+
     last = getattr(_state, "last", None)
     if last is None:
         return None
@@ -79,24 +84,24 @@ def is_mountpoint(path: PathArg, *, bind: bool = True, follow_symlinks: bool = T
     parent directory's. ``/`` is a mount point. Errors raise (FileNotFoundError,
     PermissionError, ...); they are never answered with False."""
     raw = to_bytes(path)
-    result: bool = _run("is_mountpoint", IS_MOUNTPOINT, raw, follow_symlinks)
+    result: bool = _run("is_mountpoint", raw, follow_symlinks)
     if bind or not result:
         return result
-    other: bool = _run("is_mountpoint(bind=False)", OTHER_FILESYSTEM, raw, follow_symlinks)
+    other: bool = _run("is_mountpoint(bind=False)", raw, follow_symlinks)
     return other
 
 
 def mount_of(path: PathArg, *, follow_symlinks: bool = True, propagate_from: bool = False) -> Mount:
     """The visible (topmost) mount that contains ``path`` (findmnt ``--target``).
     ``propagate_from=True`` fills that field, which costs the kernel a peer-group walk."""
-    found: Mount = _run("mount_of", MOUNT_OF, to_bytes(path), follow_symlinks, propagate_from)
+    found: Mount = _run("mount_of", to_bytes(path), follow_symlinks, propagate_from)
     return found
 
 
 def mount_at(path: PathArg, *, propagate_from: bool = False) -> Optional[Mount]:
     """The visible mount whose mount point is exactly ``path`` (findmnt ``--mountpoint``),
     or None when nothing is mounted there. Symlinks in ``path`` are followed."""
-    found: Optional[Mount] = _run("mount_at", MOUNT_AT, to_bytes(path), propagate_from)
+    found: Optional[Mount] = _run("mount_at", to_bytes(path), propagate_from)
     return found
 
 
@@ -109,13 +114,13 @@ def mounts_under(path: PathArg, *, include_self: bool = False, propagate_from: b
     """Every mount whose mount point lies below ``path`` component-wise (``/a`` is not below
     ``/ab``), stacked and hidden ones included, parents before children. With
     ``include_self``, the mounts at ``path`` itself too."""
-    found: List[Mount] = _run("mounts_under", MOUNTS_UNDER, to_bytes(path), include_self, propagate_from)
+    found: List[Mount] = _run("mounts_under", to_bytes(path), include_self, propagate_from)
     return found
 
 
 def list_mounts(*, propagate_from: bool = False) -> List[Mount]:
     """Every mount of the caller's mount namespace, as ``/proc/self/mountinfo`` lists them."""
-    found: List[Mount] = _run("list_mounts", LIST_MOUNTS, propagate_from)
+    found: List[Mount] = _run("list_mounts", propagate_from)
     return found
 
 
@@ -123,7 +128,7 @@ def still_mounted(m: Mount) -> bool:
     """True while the very mount ``m`` describes is attached (the check after umount(2)).
     By unique id where the kernel has one (6.8+), immune to the reuse of legacy ids. After a
     lazy umount the answer is False although the filesystem may live on behind open fds."""
-    alive: bool = _run("still_mounted", STILL_MOUNTED, m)
+    alive: bool = _run("still_mounted", m)
     return alive
 
 
@@ -170,6 +175,8 @@ def _loop_backing(m: Mount) -> Optional[bytes]:
 def _is_bind_of(m: Mount, source: bytes) -> bool:
     """Is ``m`` a bind mount of exactly ``source``: same superblock, and its root is the
     path of ``source`` inside that filesystem."""
+    from .strategies import _resolve
+
     holder = mount_of(source)
     where = _resolve.canonical(source)
     top = os.fsencode(holder.mountpoint)
@@ -204,6 +211,8 @@ def is_mounted(target: PathArg, *, source: Optional[PathArg] = None, fstype: Opt
         return _same_source_text(m.source, wanted)
     if stat.S_ISBLK(st.st_mode):
         return (os.major(st.st_rdev), os.minor(st.st_rdev)) == (m.major, m.minor)
+    from .strategies import _resolve
+
     if stat.S_ISREG(st.st_mode) and _loop_backing(m) == _resolve.canonical(path):
         return True
     return _is_bind_of(m, path)

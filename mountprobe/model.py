@@ -53,6 +53,14 @@ class Mount(NamedTuple):
         return f"{self.major}:{self.minor}"
 
 
+class Answer(NamedTuple):
+    """How the last question of this thread was answered (``mountprobe.last_answer()``)."""
+
+    question: str
+    strategy: str
+    declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
+
+
 def parents_first(mounts: List[Mount]) -> List[Mount]:
     """``mounts`` in their given (kernel, creation) order, except that a mount listed before
     its parent waits until the parent has been placed. Since Linux 6.8 the kernel lists by

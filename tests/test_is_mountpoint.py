@@ -13,7 +13,7 @@ from _scenes import build
 import mountprobe
 from mountprobe import api
 
-STRATEGIES = [pytest.param(fn, id=name) for name, fn in api.IS_MOUNTPOINT]
+STRATEGIES = [pytest.param(fn, id=name) for name, fn in api.strategies("is_mountpoint")]
 
 
 def kernel_says_mountpoint(path: bytes) -> bool:
@@ -27,7 +27,7 @@ def test_every_strategy_agrees_with_mountinfo_on_the_standard_tree(tmp_path: Pat
     for path in tree.every_path:
         expected = kernel_says_mountpoint(path)
         assert expected == (path in tree.mounts.values()), path
-        for name, strategy in api.IS_MOUNTPOINT:
+        for name, strategy in api.strategies("is_mountpoint"):
             assert strategy(path, True) is expected, (name, path)
         assert mountprobe.is_mountpoint(path) is expected
 
@@ -50,7 +50,7 @@ def test_bind_false_counts_only_another_filesystem(tmp_path: Path) -> None:
 def test_symlink_to_a_mount_point_is_followed_unless_asked_not_to(tmp_path: Path) -> None:
     tree = build(tmp_path)
     link = tree.path("link")
-    for name, strategy in api.IS_MOUNTPOINT:
+    for name, strategy in api.strategies("is_mountpoint"):
         assert strategy(link, True) is True, name
         assert strategy(link, False) is False, name
     assert mountprobe.is_mountpoint(link, follow_symlinks=False) is False
@@ -83,7 +83,7 @@ def test_file_bind_mount_is_a_mount_point_and_file_slash_is_not_a_directory(tmp_
     tree = build(tmp_path)
     assert mountprobe.is_mountpoint(tree.path("filebind")) is True
     assert mountprobe.is_mountpoint(tree.path("src", "file")) is False
-    for _name, strategy in api.IS_MOUNTPOINT:
+    for _name, strategy in api.strategies("is_mountpoint"):
         with pytest.raises(NotADirectoryError):
             strategy(tree.path("filebind") + b"/", True)
         with pytest.raises(NotADirectoryError):

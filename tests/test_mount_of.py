@@ -22,7 +22,7 @@ def _without_unique(m: mountprobe.Mount) -> mountprobe.Mount:
 def test_mount_of_every_path_is_the_kernels_mount_from_every_strategy(tmp_path: Path) -> None:
     tree = build(tmp_path)
     for path in [*tree.every_path, b"/", b"/proc/self"]:
-        records = [strategy(path, True, False) for _, strategy in api.MOUNT_OF]
+        records = [strategy(path, True, False) for _, strategy in api.strategies("mount_of")]
         assert records[0].id == fdinfo_mount_id(path), path
         assert records[0].unique_id == unique_id(path), path
         assert_is_kernel_entry(records[0])
@@ -36,7 +36,7 @@ def test_mount_at_returns_the_top_of_a_stack_and_none_where_nothing_is_mounted(t
     tree = build(tmp_path)
     for path in tree.every_path:
         want = visible_at(os.fsdecode(os.path.realpath(path)))
-        for name, strategy in api.MOUNT_AT:
+        for name, strategy in api.strategies("mount_at"):
             got = strategy(path, False)
             if want is None:
                 assert got is None, (name, path)
@@ -50,7 +50,7 @@ def test_mount_at_returns_the_top_of_a_stack_and_none_where_nothing_is_mounted(t
 def test_symlinks_are_followed_unless_asked_not_to(tmp_path: Path) -> None:
     tree = build(tmp_path)
     link = tree.path("link")
-    for name, strategy in api.MOUNT_OF:
+    for name, strategy in api.strategies("mount_of"):
         assert strategy(link, True, False).mountpoint == os.fsdecode(tree.path("tmpfs")), name
         assert strategy(link, False, False).id == fdinfo_mount_id(link, follow=False), name
 
@@ -61,7 +61,7 @@ def test_names_with_every_troublesome_byte_come_back_byte_exact(tmp_path: Path) 
     for key, path in tree.mounts.items():
         if not key.startswith("names/"):
             continue
-        for name, strategy in api.MOUNT_OF:
+        for name, strategy in api.strategies("mount_of"):
             m = strategy(path, True, False)
             assert os.fsencode(m.mountpoint) == path, (name, path)
             assert m.source == "nasty"
@@ -71,7 +71,7 @@ def test_names_with_every_troublesome_byte_come_back_byte_exact(tmp_path: Path) 
 @isolated
 def test_a_subtree_bind_reports_its_root_inside_the_filesystem(tmp_path: Path) -> None:
     tree = build(tmp_path)
-    for name, strategy in api.MOUNT_OF:
+    for name, strategy in api.strategies("mount_of"):
         assert strategy(tree.path("otherfs"), True, False).root == "/dir", name
         assert strategy(tree.path("samefs"), True, False).root == os.fsdecode(b"/src"), name
         assert strategy(tree.path("filebind"), True, False).root == "/src/file", name

@@ -41,9 +41,9 @@ def test_every_strategy_lists_what_a_prefix_filter_over_mountinfo_lists(tmp_path
     targets += [tree.path("deep", "l1", "l2"), tree.path("tmpfs", "inner"), b"/"]
     for path in targets:
         for include_self in (False, True):
-            results = [strategy(path, include_self, False) for _, strategy in api.MOUNTS_UNDER]
+            results = [strategy(path, include_self, False) for _, strategy in api.strategies("mounts_under")]
             want = kernel_under(path, include_self)
-            for (name, _), found in zip(api.MOUNTS_UNDER, results):
+            for (name, _), found in zip(api.strategies("mounts_under"), results):
                 assert {m.id for m in found} == want, (name, path, include_self)
                 assert_parents_first(found)
             assert [m.id for m in results[0]] == [m.id for m in results[1]]
@@ -86,7 +86,7 @@ def test_stacked_and_hidden_mounts_are_included(tmp_path: Path) -> None:
 def test_names_with_troublesome_bytes_are_listed_byte_exact(tmp_path: Path) -> None:
     tree = build(tmp_path)
     want = {p for k, p in tree.mounts.items() if k.startswith("names/")}
-    for name, strategy in api.MOUNTS_UNDER:
+    for name, strategy in api.strategies("mounts_under"):
         got = {os.fsencode(m.mountpoint) for m in strategy(tree.path("names"), False, False)}
         assert got == want, name
 

@@ -130,7 +130,7 @@ def test_overlayfs_records_agree_and_its_root_is_a_mount_point(tmp_path: Path) -
     assert mountprobe.is_mountpoint(merged + b"/f") is False
     from mountprobe import api
 
-    for name, strategy in api.IS_MOUNTPOINT:
+    for name, strategy in api.strategies("is_mountpoint"):
         assert strategy(merged, True) is True, name
         assert strategy(merged + b"/f", True) is False, name
     m = mountprobe.mount_of(merged + b"/f")
@@ -152,7 +152,7 @@ def test_nsfs_file_bind_of_a_pyroute2_netns_is_a_mount_point(tmp_path: Path) -> 
         assert_is_kernel_entry(m)
         from mountprobe import api
 
-        for name, strategy in api.IS_MOUNTPOINT:
+        for name, strategy in api.strategies("is_mountpoint"):
             assert strategy(os.fsencode(path), True) is True, name
         assert mountprobe.is_mounted(path, fstype="nsfs")
         via_statmount, via_mountinfo = _both_ways()

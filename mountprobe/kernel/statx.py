@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import struct
-import threading
-from typing import NamedTuple
+from _thread import _local
 
+from .._tuples import named_tuple
 from ._syscall import missing, number, prototype, raise_errno
 
 AT_FDCWD = -100
@@ -30,22 +30,31 @@ _SIZE = 256
 _LAYOUT = struct.Struct("=I4xQ12xH2xQ16xQ72xIIQ")
 
 
-class Statx(NamedTuple):
-    """The fields of ``struct statx`` that mount inspection uses; check ``mask`` before trusting any."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
 
-    mask: int
-    attributes: int
-    mode: int
-    ino: int
-    attributes_mask: int
-    dev_major: int
-    dev_minor: int
-    mnt_id: int
+    class Statx(NamedTuple):
+        mask: int
+        attributes: int
+        mode: int
+        ino: int
+        attributes_mask: int
+        dev_major: int
+        dev_minor: int
+        mnt_id: int
+
+else:
+    Statx = named_tuple(
+        "Statx",
+        "mask attributes mode ino attributes_mask dev_major dev_minor mnt_id",
+        "The fields of ``struct statx`` that mount inspection uses; check ``mask`` before trusting any.",
+    )
 
 
 _call = prototype("statx", ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p)
 _NR = number("statx")
-_tls = threading.local()
+_tls = _local()
 
 
 def _buffer() -> ctypes.Array[ctypes.c_char]:

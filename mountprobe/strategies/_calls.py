@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import NoReturn
 
 from ..errors import Unsupported
 from ..kernel import statx as _statx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 OFF = (errno.ENOSYS, errno.EPERM)
 

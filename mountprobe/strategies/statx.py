@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from ..errors import Unsupported
 from ..kernel import statx as k
-from ..probe import capabilities
 from . import _calls
 
 _MASK = k.STATX_TYPE | k.STATX_INO
@@ -14,13 +13,11 @@ _ROOT = k.STATX_ATTR_MOUNT_ROOT
 
 def is_mountpoint(path: bytes, follow: bool) -> bool:
     """True when ``path`` is the root of a mount, or the process root."""
-    if not capabilities().statx_mount_root:
-        raise Unsupported("statx has no STATX_ATTR_MOUNT_ROOT (< 5.8)")
-    st = _calls.statx(path, follow, _MASK)
+    st = _calls.statx(path, follow, _MASK)  # ENOSYS or EPERM: Unsupported
     if st.attributes & _ROOT:
         return True
     if not st.attributes_mask & _ROOT:
-        raise Unsupported("this filesystem's statx reply lacks STATX_ATTR_MOUNT_ROOT")
+        raise Unsupported("statx has no STATX_ATTR_MOUNT_ROOT (< 5.8)")
     # In a chroot to a plain directory "/" is no mount root, yet it is the root of
     # everything this process sees: compare with "/" (systemd is_mount_point_at).
     root = _calls.statx(b"/", True, _MASK)
