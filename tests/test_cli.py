@@ -20,11 +20,11 @@ COMMANDS = ["is-mountpoint", "find", "list", "info", "doctor"]
 COLUMNS = "TARGET,SOURCE,FSTYPE,OPTIONS,FSROOT,ID,PARENT,MAJ:MIN,PROPAGATION,VFS-OPTIONS,FS-OPTIONS"
 
 
-def run(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+def run(*args: str | bytes | os.PathLike[str]) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "mountprobe", *args], capture_output=True, check=False)
 
 
-def tool(name: str, *args: str | bytes) -> subprocess.CompletedProcess[bytes]:
+def tool(name: str, *args: str | bytes | os.PathLike[str]) -> subprocess.CompletedProcess[bytes]:
     path = shutil.which(name)
     if path is None:
         pytest.skip(f"{name} is not installed")
