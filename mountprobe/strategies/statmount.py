@@ -182,33 +182,34 @@ def _unique_id(path: bytes, follow: bool) -> kx.Statx:
     return st
 
 
-def _described(path: bytes, follow: bool, with_propagate_from: bool, at: bool) -> Optional[Mount]:
-    # A mount can go away between statx and statmount: resolve the path once more.
-    for attempt in (0, 1):
+def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[kx.Statx] = None) -> Mount:
+    """The record of the mount holding ``path`` (whose statx the caller may have). The mount
+    can go away between statx and statmount: resolve the path once more, then report it gone."""
+    st = st or _unique_id(path, follow)
+    try:
+        return describe(st.mnt_id, with_propagate_from)
+    except FileNotFoundError:
         st = _unique_id(path, follow)
-        if at and not st.attributes & kx.STATX_ATTR_MOUNT_ROOT and _resolve.canonical(path) != b"/":
-            return None
-        try:
-            return describe(st.mnt_id, with_propagate_from)
-        except FileNotFoundError:
-            if attempt:
-                gone = "the mount vanished while being read"
-                raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
-    raise AssertionError("unreachable")
+    try:
+        return describe(st.mnt_id, with_propagate_from)
+    except FileNotFoundError:
+        gone = "the mount vanished while being read"
+        raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
 
 
 def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
     """The visible mount that contains ``path``."""
     _require()
-    found = _described(path, follow, with_propagate_from, at=False)
-    assert found is not None
-    return found
+    return _holder(path, follow, with_propagate_from)
 
 
 def mount_at(path: bytes, with_propagate_from: bool) -> Optional[Mount]:
     """The visible mount whose mount point is ``path``, or None."""
     _require()
-    return _described(path, True, with_propagate_from, at=True)
+    st = _unique_id(path, True)
+    if not st.attributes & kx.STATX_ATTR_MOUNT_ROOT and _resolve.canonical(path) != b"/":
+        return None  # in a chroot to a plain directory, "/" is no mount root yet counts
+    return _holder(path, True, with_propagate_from, st)
 
 
 def _subtree(top: int) -> List[int]:
