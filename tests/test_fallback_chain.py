@@ -4,6 +4,7 @@ down to mountinfo alone. Old kernels and sandboxes are simulated with seccomp fi
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -23,6 +24,8 @@ LEVELS = {
     "no-statmount-EPERM": ({"statmount": errno.EPERM, "listmount": errno.EPERM}, ("statx", "mountinfo")),
     "no-statx-ENOSYS": ({"statx": errno.ENOSYS}, ("openat2", "mountinfo")),
     "no-statx-EPERM": ({"statx": errno.EPERM}, ("openat2", "mountinfo")),
+    "no-openat2": ({"openat2": errno.ENOSYS}, ("statx", "statmount")),
+    "no-name_to_handle_at": ({"name_to_handle_at": errno.EPERM}, ("statx", "statmount")),
     "no-statx-no-openat2": ({"statx": errno.EPERM, "openat2": errno.ENOSYS}, ("handle", "mountinfo")),
     "proc-only": ({name: errno.EPERM for name in ALL}, ("mountinfo", "mountinfo")),
     # name_to_handle_at before AT_HANDLE_FID (6.5): procfs and overlayfs answer EOPNOTSUPP.
@@ -46,6 +49,12 @@ def _answers(tree_paths: List[bytes], base: bytes) -> Dict[str, Any]:
         "mount_at": [m and plain(m) for m in map(mountprobe.mount_at, tree_paths)],
         "mounts_under": [plain(m) for m in mountprobe.mounts_under(base, include_self=True)],
         "list_mounts": [plain(m) for m in mountprobe.list_mounts()],
+        "mount_root": [mountprobe.mount_root(p) for p in tree_paths],
+        "mounts_under each": [[plain(m) for m in mountprobe.mounts_under(p)] for p in tree_paths if os.path.isdir(p)],
+        "is_mounted": [mountprobe.is_mounted(p, fstype="tmpfs") for p in tree_paths],
+        "is_mounted by source": [mountprobe.is_mounted(p, source=base + b"/src") for p in tree_paths],
+        "still_mounted": [mountprobe.still_mounted(m) for m in mountprobe.mounts_under(base)],
+        "propagate_from": [plain(m) for m in mountprobe.list_mounts(propagate_from=True)],
     }
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 from pathlib import Path
 
 import pytest
-from _ns import isolated, mount, tmpfs
+from _ns import isolated, mount, tmpfs, umount
 from _oracle import fdinfo_mount_id, unique_id
 
 from mountprobe.kernel import fhandle, openat2, statx
@@ -99,3 +100,34 @@ def test_listmount_pages_through_more_ids_than_one_batch(tmp_path: Path) -> None
     ids = km.listmount_all(top)
     assert len(ids) == len(set(ids)) == 700
     assert ids == sorted(ids)
+
+
+@isolated
+def test_a_mount_gone_between_listmount_and_statmount_is_skipped(tmp_path: Path) -> None:
+    from mountprobe.strategies import statmount as strategy
+
+    for name in ("stays", "goes"):
+        (tmp_path / name).mkdir()
+        tmpfs(tmp_path / name, name)
+    top = statx.statx(statx.AT_FDCWD, os.fsencode(tmp_path), 0, statx.STATX_MNT_ID_UNIQUE).mnt_id
+    ids = km.listmount_all(top)
+    assert len(ids) == 2
+    umount(tmp_path / "goes")
+    assert [m.source for m in strategy._records(ids, False)] == ["stays"]
+
+
+def test_a_reply_without_its_always_filled_fields_falls_back_and_without_a_mount_point_is_skipped() -> None:
+    from mountprobe.errors import Unsupported
+    from mountprobe.strategies import statmount as strategy
+
+    uid = statx.statx(statx.AT_FDCWD, b"/proc", 0, statx.STATX_MNT_ID_UNIQUE).mnt_id
+    raw = km.statmount_raw(uid, strategy.RECORD)
+    mask = int.from_bytes(raw[8:16], sys.byteorder)
+    assert strategy.record(raw, False) is not None
+
+    def without(bit: int) -> bytes:
+        return raw[:8] + (mask & ~bit).to_bytes(8, sys.byteorder) + raw[16:]
+
+    assert strategy.record(without(km.STATMOUNT_MNT_POINT), False) is None  # outside this root
+    with pytest.raises(Unsupported):
+        strategy.record(without(km.STATMOUNT_FS_TYPE), False)
