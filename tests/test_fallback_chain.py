@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -79,3 +81,14 @@ def test_every_level_gives_the_same_answers(level: str, tmp_path: Path) -> None:
             assert caps.handle_fid is False and getattr(caps, name).status == "partial"
         else:
             assert getattr(caps, name).status == ("missing" if err == errno.ENOSYS else "blocked"), name
+
+
+@isolated
+def test_doctor_reports_blocked_interfaces_and_the_fallback_that_answers(tmp_path: Path) -> None:
+    fail_syscalls({"statmount": errno.EPERM, "listmount": errno.ENOSYS, "openat2": errno.EPERM})
+    out = subprocess.run([sys.executable, "-m", "mountprobe", "doctor"], capture_output=True, check=True).stdout
+    report = {line.split()[0]: line.split()[1:] for line in out.decode().splitlines() if line.startswith("  ")}
+    assert report["statmount"][0] == "blocked" and report["listmount"][0] == "missing"
+    assert report["openat2"][0] == "blocked" and report["statx"][0] == "available"
+    assert report["is_mountpoint"] == ["statx"] and report["mount_of"] == ["mountinfo"]
+    assert b"not statmount: statx gives no unique" not in out and b"statmount blocked" in out
