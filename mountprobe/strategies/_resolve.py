@@ -27,16 +27,19 @@ def canonical(path: bytes, follow: bool = True) -> bytes:
         os.close(fd)
 
 
-def split_leaf(path: bytes, follow: bool) -> Tuple[bytes, bytes]:
-    """(canonical parent directory, last component) of ``path``. With ``follow`` the last
-    component is resolved too; without, only its parent is (a trailing ``/``, ``.`` or
-    ``..`` always resolve). The leaf is empty for ``/``."""
+def resolved(path: bytes, follow: bool) -> bytes:
+    """The canonical path of ``path``. With ``follow`` the last component is resolved too;
+    without, only its parent is (a trailing ``/``, ``.`` or ``..`` always resolve)."""
     stripped = path.rstrip(b"/")
     leaf = stripped.rsplit(b"/", 1)[-1]
-    if follow or not stripped or stripped != path or leaf in (b".", b".."):
-        full = canonical(path, True)
-    else:
-        full = canonical(path, False)
+    follow = follow or not stripped or stripped != path or leaf in (b".", b"..")
+    return canonical(path, follow)
+
+
+def split_leaf(path: bytes, follow: bool) -> Tuple[bytes, bytes]:
+    """(canonical parent directory, last component) of ``resolved(path, follow)``; the leaf
+    is empty for ``/``."""
+    full = resolved(path, follow)
     if full == b"/":
         return b"/", b""
     head, _, leaf = full.rpartition(b"/")

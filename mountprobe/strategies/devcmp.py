@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Tuple
 
+from .._paths import parent_dir
 from ..kernel import statx as k
 from ..probe import capabilities
 from . import _calls, _resolve
@@ -27,7 +28,7 @@ def _device(path: bytes, follow: bool) -> Tuple[int, int]:
 def differs_from_parent(path: bytes, follow: bool) -> bool:
     """True when the device of ``path`` differs from that of the directory holding it
     (always True for ``/``)."""
-    parent, leaf = _resolve.split_leaf(path, follow)
-    if not leaf:
+    where = _resolve.resolved(path, follow)
+    if where == b"/":
         return True
-    return _device(parent + b"/" + leaf if parent != b"/" else b"/" + leaf, False) != _device(parent, True)
+    return _device(where, False) != _device(parent_dir(where), True)

@@ -50,10 +50,9 @@ def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
 
 def is_mountpoint(path: bytes, follow: bool) -> bool:
     """True when the canonical ``path`` is a mount point in the table (or is ``/``)."""
-    parent, leaf = _resolve.split_leaf(path, follow)
-    if not leaf:
+    where = _resolve.resolved(path, follow)
+    if where == b"/":
         return True
-    where = parent + b"/" + leaf if parent != b"/" else b"/" + leaf
     return bool(mi.find_at(mi.read_mountinfo(), where))
 
 
