@@ -31,6 +31,7 @@ _HOMES = {
     "Capabilities": "probe",
     "Interface": "probe",
     "capabilities": "probe",
+    "with_timeout": "timeout",
 }
 __all__ = [
     "Answer",
@@ -54,6 +55,7 @@ __all__ = [
     "parse_mountinfo",
     "read_mountinfo",
     "still_mounted",
+    "with_timeout",
 ]
 
 TYPE_CHECKING = False
@@ -120,6 +122,9 @@ if TYPE_CHECKING:
     )
     from .probe import (
         capabilities as capabilities,
+    )
+    from .timeout import (
+        with_timeout as with_timeout,
     )
 
 

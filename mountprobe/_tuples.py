@@ -11,7 +11,7 @@ from operator import itemgetter
 def named_tuple(name: str, fields: str, doc: str) -> type:
     """A tuple subclass with one read-only property per name in ``fields``."""
     names = tuple(fields.split())
-    namespace: dict = {"__slots__": (), "__doc__": doc, "_fields": names, "__repr__": _repr}  # type: ignore[type-arg]
+    namespace: dict = {"__slots__": (), "__doc__": doc, "_fields": names, "__repr__": _repr, "_replace": _replace}  # type: ignore[type-arg]
     for index, field in enumerate(names):
         namespace[field] = property(itemgetter(index))
     return type(name, (tuple,), namespace)
@@ -20,3 +20,10 @@ def named_tuple(name: str, fields: str, doc: str) -> type:
 def _repr(self: tuple) -> str:  # type: ignore[type-arg]
     fields = ", ".join(f"{n}={v!r}" for n, v in zip(type(self)._fields, self))  # type: ignore[attr-defined]
     return f"{type(self).__name__}({fields})"
+
+
+def _replace(self: tuple, **changes: object) -> tuple:  # type: ignore[type-arg]
+    values = [changes.pop(name, value) for name, value in zip(type(self)._fields, self)]  # type: ignore[attr-defined]
+    if changes:
+        raise ValueError(f"unknown fields: {sorted(changes)}")
+    return tuple.__new__(type(self), values)

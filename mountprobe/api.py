@@ -78,12 +78,23 @@ def last_answer() -> Optional[Answer]:
     return Answer(last[0], last[1], tuple(last[2]))
 
 
+def _path(path: PathArg, follow: bool = True) -> Tuple[bytes, bool]:
+    """The caller's path as bytes, without a trailing ``/``, ``/.`` or ``/..`` (through
+    which the kernel would walk, triggering an automount); those always follow symlinks."""
+    raw = to_bytes(path)
+    if raw.endswith((b"/", b"/.", b"/..")):
+        from .strategies._resolve import tidy
+
+        return tidy(raw, follow)
+    return raw, follow
+
+
 def is_mountpoint(path: PathArg, *, bind: bool = True, follow_symlinks: bool = True) -> bool:
     """True when ``path`` is the root of a mount. ``bind=True`` counts every mount, bind and
     file bind mounts included; ``bind=False`` only mounts of another filesystem than the
     parent directory's. ``/`` is a mount point. Errors raise (FileNotFoundError,
     PermissionError, ...); they are never answered with False."""
-    raw = to_bytes(path)
+    raw, follow_symlinks = _path(path, follow_symlinks)
     result: bool = _run("is_mountpoint", raw, follow_symlinks)
     if bind or not result:
         return result
@@ -94,14 +105,14 @@ def is_mountpoint(path: PathArg, *, bind: bool = True, follow_symlinks: bool = T
 def mount_of(path: PathArg, *, follow_symlinks: bool = True, propagate_from: bool = False) -> Mount:
     """The visible (topmost) mount that contains ``path`` (findmnt ``--target``).
     ``propagate_from=True`` fills that field, which costs the kernel a peer-group walk."""
-    found: Mount = _run("mount_of", to_bytes(path), follow_symlinks, propagate_from)
+    found: Mount = _run("mount_of", *_path(path, follow_symlinks), propagate_from)
     return found
 
 
 def mount_at(path: PathArg, *, propagate_from: bool = False) -> Optional[Mount]:
     """The visible mount whose mount point is exactly ``path`` (findmnt ``--mountpoint``),
     or None when nothing is mounted there. Symlinks in ``path`` are followed."""
-    found: Optional[Mount] = _run("mount_at", to_bytes(path), propagate_from)
+    found: Optional[Mount] = _run("mount_at", _path(path)[0], propagate_from)
     return found
 
 
@@ -114,7 +125,7 @@ def mounts_under(path: PathArg, *, include_self: bool = False, propagate_from: b
     """Every mount whose mount point lies below ``path`` component-wise (``/a`` is not below
     ``/ab``), stacked and hidden ones included, parents before children. With
     ``include_self``, the mounts at ``path`` itself too."""
-    found: List[Mount] = _run("mounts_under", to_bytes(path), include_self, propagate_from)
+    found: List[Mount] = _run("mounts_under", _path(path)[0], include_self, propagate_from)
     return found
 
 
@@ -206,13 +217,41 @@ def is_mounted(target: PathArg, *, source: Optional[PathArg] = None, fstype: Opt
     if path is None:
         return _same_source_text(m.source, wanted)
     try:
-        st = os.stat(path)
+        mode, rdev = _kind(path)
     except (FileNotFoundError, NotADirectoryError):
         return _same_source_text(m.source, wanted)
-    if stat.S_ISBLK(st.st_mode):
-        return (os.major(st.st_rdev), os.minor(st.st_rdev)) == (m.major, m.minor)
+    if stat.S_ISBLK(mode):
+        return rdev == (m.major, m.minor)
     from .strategies import _resolve
 
-    if stat.S_ISREG(st.st_mode) and _loop_backing(m) == _resolve.canonical(path):
+    if stat.S_ISREG(mode) and _loop_backing(m) == _resolve.canonical(path):
         return True
     return _is_bind_of(m, path)
+
+
+def _kind(path: bytes) -> Tuple[int, Tuple[int, int]]:
+    """The file type and device number of ``path`` from statx with AT_STATX_DONT_SYNC, so
+    that a source on a dead network or FUSE filesystem is never asked. Without statx
+    (< 4.11, or blocked): a directory is recognised without asking its filesystem, and only
+    a file is stat(2)ed."""
+    from .kernel import statx as k
+    from .strategies import _calls, _resolve
+
+    try:
+        st = _calls.statx(path, True, k.STATX_TYPE)
+        return st.mode, (st.rdev_major, st.rdev_minor)
+    except Unsupported:
+        pass
+    except PermissionError:
+        # FUSE refuses attributes to all but its owner (an EACCES from a parent the caller
+        # may not search raises here again): the type is unknown, so the path is compared
+        # as a bind source (no device node lives on such a filesystem).
+        _calls.statx(path, True, 0)
+        return 0, (0, 0)
+    directory = _resolve.is_directory(path)
+    if directory is None:
+        return 0, (0, 0)
+    if directory:
+        return stat.S_IFDIR, (0, 0)
+    st_ = os.stat(path)
+    return st_.st_mode, (os.major(st_.st_rdev), os.minor(st_.st_rdev))

@@ -3,7 +3,8 @@
 ``@isolated`` runs a test in a forked child that enters a new mount namespace (inside a new
 user namespace when not root) with every mount private, mounts a fresh tmpfs on the test's
 ``tmp_path``, and exits. The namespace, and every mount made in it, dies with the child,
-whether the test passed or not: the host's mount table is never touched.
+whether the test passed or not: the host's mount table is never touched. The test runs as
+the init of its own pid namespace, so no process it started survives it either.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import pytest
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
 MS_RDONLY = 0x1
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
@@ -76,14 +79,15 @@ def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
 
-def enter_private_namespace() -> None:
-    """Enter a new mount namespace with every mount private; as a non-root user, inside a new
-    user namespace that maps the caller to root (so it may mount tmpfs, binds, overlayfs)."""
+def enter_private_namespace(also: int = 0) -> None:
+    """Enter a new mount namespace (and the namespaces in ``also``) with every mount private;
+    as a non-root user, inside a new user namespace that maps the caller to root (so it may
+    mount tmpfs, binds, overlayfs)."""
     if os.geteuid() == 0:
-        unshare(CLONE_NEWNS)
+        unshare(CLONE_NEWNS | also)
     else:
         uid, gid = os.geteuid(), os.getegid()
-        unshare(CLONE_NEWUSER | CLONE_NEWNS)
+        unshare(CLONE_NEWUSER | CLONE_NEWNS | also)
         for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
@@ -117,20 +121,7 @@ def isolated(test: F) -> F:
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
-            try:
-                enter_private_namespace()
-                if "tmp_path" in kwargs:
-                    tmpfs(kwargs["tmp_path"], "scratch")
-                test(*args, **kwargs)
-                _report(write_end, b"P", "")
-            except pytest.skip.Exception as skip:
-                _report(write_end, b"S", str(skip))
-            except BaseException:
-                _report(write_end, b"F", traceback.format_exc())
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(0)
+            _run_in_namespaces(write_end, test, args, kwargs)
         os.close(write_end)
         chunks = []
         deadline = time.monotonic() + DEADLINE
@@ -138,7 +129,7 @@ def isolated(test: F) -> F:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, signal.SIGKILL)  # and with it the test's pid namespace
                     pytest.fail(f"test did not finish within {DEADLINE:.0f} s", pytrace=False)
                 chunk = os.read(read_end, 65536)
                 if not chunk:
@@ -154,3 +145,33 @@ def isolated(test: F) -> F:
             pytest.fail(report[1:].decode() or "the test's process died without a report", pytrace=False)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    """In the forked child: new mount and pid namespaces, then the test as the pid
+    namespace's init, so that every process it starts (a FUSE server, a query stuck on a
+    dead mount) is killed when it ends or when this process is killed at the deadline."""
+    try:
+        enter_private_namespace(CLONE_NEWPID)
+        inner = os.fork()
+    except BaseException:
+        _report(report, b"F", traceback.format_exc())
+        os._exit(0)
+    if inner:
+        os.close(report)
+        os.waitpid(inner, 0)
+        os._exit(0)
+    try:
+        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        if "tmp_path" in kwargs:
+            tmpfs(kwargs["tmp_path"], "scratch")
+        test(*args, **kwargs)
+        _report(report, b"P", "")
+    except pytest.skip.Exception as skip:
+        _report(report, b"S", str(skip))
+    except BaseException:
+        _report(report, b"F", traceback.format_exc())
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -1,12 +1,15 @@
-"""mounts_under: the path-aware prefix filter over the live mountinfo, from every strategy."""
+"""mounts_under: the mounts reachable below a path (the tree under the mount holding it, as
+findmnt --submounts and listmount see it), filtered component-wise, from every strategy."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from _ns import MS_MOVE, bind, isolated, mount, tmpfs
-from _oracle import table
+from _oracle import fdinfo_mount_id, table
 from _scenes import build
 
 import mountprobe
@@ -14,6 +17,26 @@ from mountprobe import api
 
 
 def kernel_under(path: bytes, include_self: bool) -> set[int]:
+    """From the live table: the tree below the bottom of the stack holding ``path`` (its
+    mount found by the kernel's fdinfo mount id), filtered by mount point."""
+    top = os.fsdecode(os.path.realpath(path))
+    prefix = top.rstrip("/") + "/"
+    entries = table()
+    by_id = {e.id: e for e in entries}
+    bottom = by_id[fdinfo_mount_id(path)]
+    while bottom.parent_id in by_id and by_id[bottom.parent_id].mountpoint == bottom.mountpoint:
+        bottom = by_id[bottom.parent_id]
+    tree = {bottom.id}
+    for _ in entries:
+        tree |= {e.id for e in entries if e.parent_id in tree}
+    return {
+        e.id
+        for e in entries
+        if e.id in tree and (include_self if e.mountpoint == top else e.mountpoint.startswith(prefix))
+    }
+
+
+def prefix_filter(path: bytes, include_self: bool) -> set[int]:
     top = os.fsdecode(os.path.realpath(path))
     prefix = top.rstrip("/") + "/"
     return {e.id for e in table() if (include_self if e.mountpoint == top else e.mountpoint.startswith(prefix))}
@@ -28,7 +51,7 @@ def assert_parents_first(mounts: list[mountprobe.Mount]) -> None:
 
 
 @isolated
-def test_every_strategy_lists_what_a_prefix_filter_over_mountinfo_lists(tmp_path: Path) -> None:
+def test_every_strategy_lists_the_tree_below_the_path(tmp_path: Path) -> None:
     tree = build(tmp_path)
     targets = [
         tree.path(),
@@ -43,6 +66,7 @@ def test_every_strategy_lists_what_a_prefix_filter_over_mountinfo_lists(tmp_path
         for include_self in (False, True):
             results = [strategy(path, include_self, False) for _, strategy in api.strategies("mounts_under")]
             want = kernel_under(path, include_self)
+            assert want == prefix_filter(path, include_self)  # no covered mount in this tree
             for (name, _), found in zip(api.strategies("mounts_under"), results):
                 assert {m.id for m in found} == want, (name, path, include_self)
                 assert_parents_first(found)
@@ -97,3 +121,30 @@ def test_a_file_bind_inside_is_listed(tmp_path: Path) -> None:
     (tmp_path / "tmpfs" / "f").write_text("")
     bind(tree.path("src", "file"), tmp_path / "tmpfs" / "f")
     assert [m.mountpoint for m in mountprobe.mounts_under(tree.path("tmpfs"))] == [str(tmp_path / "tmpfs" / "f")]
+
+
+@isolated
+def test_a_mount_covered_by_the_mount_holding_the_path_is_not_reachable_from_any_strategy(tmp_path: Path) -> None:
+    # /usb is mounted, then a tmpfs over its parent: /usb is hidden, attached to the scratch
+    # mount beneath. A walk from the path cannot reach it, nor can umount -R, and findmnt
+    # --submounts does not list it; a bare prefix filter over mountinfo would.
+    (tmp_path / "mnt" / "usb").mkdir(parents=True)
+    tmpfs(tmp_path / "mnt" / "usb", "usb")
+    tmpfs(tmp_path / "mnt", "cover")
+    (tmp_path / "mnt" / "usb").mkdir()
+    tmpfs(tmp_path / "mnt" / "usb", "visible")
+    path = os.fsencode(tmp_path / "mnt")
+    for include_self in (False, True):
+        want = kernel_under(path, include_self)
+        assert len(prefix_filter(path, include_self) - want) == 1  # the covered "usb"
+        for name, strategy in api.strategies("mounts_under"):
+            found = strategy(path, include_self, False)
+            assert {m.id for m in found} == want, name
+            assert "usb" not in {m.source for m in found}, name
+    assert [m.source for m in mountprobe.mounts_under(path, include_self=True)] == ["cover", "visible"]
+    if shutil.which("findmnt"):
+        out = subprocess.run(
+            ["findmnt", "--submounts", "--mountpoint", path, "-n", "-r", "-o", "ID"], capture_output=True, check=True
+        ).stdout
+        assert {int(n) for n in out.split()} == kernel_under(path, True)
+    assert [m.source for m in mountprobe.mounts_under(tmp_path)] == ["usb", "cover", "visible"]

@@ -25,9 +25,9 @@ STATX_ATTR_AUTOMOUNT = 0x1000
 STATX_ATTR_MOUNT_ROOT = 0x2000
 
 _SIZE = 256
-# stx_mask, stx_attributes, stx_mode, stx_ino, stx_attributes_mask,
-# stx_dev_major, stx_dev_minor, stx_mnt_id (struct statx in linux/stat.h)
-_LAYOUT = struct.Struct("=I4xQ12xH2xQ16xQ72xIIQ")
+# stx_mask, stx_attributes, stx_mode, stx_ino, stx_attributes_mask, stx_rdev_major,
+# stx_rdev_minor, stx_dev_major, stx_dev_minor, stx_mnt_id (struct statx in linux/stat.h)
+_LAYOUT = struct.Struct("=I4xQ12xH2xQ16xQ64xIIIIQ")
 
 
 TYPE_CHECKING = False
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
         mode: int
         ino: int
         attributes_mask: int
+        rdev_major: int
+        rdev_minor: int
         dev_major: int
         dev_minor: int
         mnt_id: int
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
 else:
     Statx = named_tuple(
         "Statx",
-        "mask attributes mode ino attributes_mask dev_major dev_minor mnt_id",
+        "mask attributes mode ino attributes_mask rdev_major rdev_minor dev_major dev_minor mnt_id",
         "The fields of ``struct statx`` that mount inspection uses; check ``mask`` before trusting any.",
     )
 

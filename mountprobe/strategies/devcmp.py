@@ -3,26 +3,29 @@ filesystem mounted here?" (the classic two-stat test of ``os.path.ismount``).
 
 Asked only about paths already known to be mount roots, so a btrfs subvolume or a file on
 overlayfs (own ``st_dev``, no mount) is never mistaken for one. Device numbers come from
-statx with ``AT_STATX_DONT_SYNC`` where possible, so no network filesystem is consulted.
+statx with ``AT_STATX_DONT_SYNC``, so no network or FUSE server is consulted. Without
+statx (< 4.11, or blocked) stat(2) would ask that server: the superblock devices of the
+mount table are compared instead, which differ from ``st_dev`` only on btrfs subvolumes.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Tuple
-
 from .._paths import parent_dir
-from ..kernel import statx as k
+from ..errors import MountprobeError
 from ..probe import capabilities
-from . import _calls, _resolve
+from . import _calls, _resolve, mountinfo
 
 
-def _device(path: bytes, follow: bool) -> Tuple[int, int]:
-    if capabilities().statx.usable:
-        st = _calls.statx(path, follow, k.STATX_TYPE)
-        return st.dev_major, st.dev_minor
-    dev = (os.stat if follow else os.lstat)(path).st_dev
-    return os.major(dev), os.minor(dev)
+def _device(path: bytes, follow: bool) -> tuple[int, int]:
+    st = _calls.statx(path, follow, 0)  # the device needs no mask (nor FUSE's consent)
+    return st.dev_major, st.dev_minor
+
+
+def _superblock(path: bytes) -> tuple[int, int]:
+    here = mountinfo.mount_at(path, False)
+    if here is None:  # unmounted since the caller found a mount root here
+        raise MountprobeError(f"{path.decode(errors='replace')}: no longer a mount point")
+    return here.major, here.minor
 
 
 def differs_from_parent(path: bytes, follow: bool) -> bool:
@@ -31,4 +34,7 @@ def differs_from_parent(path: bytes, follow: bool) -> bool:
     where = _resolve.resolved(path, follow)
     if where == b"/":
         return True
-    return _device(where, False) != _device(parent_dir(where), True)
+    if capabilities().statx.usable:
+        return _device(where, False) != _device(parent_dir(where), True)
+    above = mountinfo.mount_of(parent_dir(where), True, False)
+    return _superblock(where) != (above.major, above.minor)

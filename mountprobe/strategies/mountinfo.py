@@ -32,7 +32,7 @@ def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
     caps = capabilities()
     if caps.statx_mnt_id:
         try:
-            st = _calls.statx(path, follow, kx.STATX_MNT_ID)
+            st = _calls.statx(path, follow, 0)  # the legacy id comes with any mask
         except Unsupported:
             pass
         else:
@@ -77,9 +77,39 @@ def mount_at(path: bytes, with_propagate_from: bool) -> Optional[Mount]:
 
 
 def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
-    """Path-aware prefix filter over the table (``/a`` is not below ``/ab``)."""
-    found = mi.find_under(mi.read_mountinfo(), _resolve.canonical(path), include_self)
-    return parents_first([_plain(m, with_propagate_from) for m in found])
+    """The mounts reachable below ``path``, as listmount gives them: the tree below the
+    bottom of the stack holding ``path``, filtered by mount point component-wise (``/a`` is
+    not below ``/ab``). Not a bare prefix filter: a mount hidden under the mount holding
+    ``path`` (attached to the mount beneath before it was covered) is not reachable."""
+    where = _resolve.canonical(path)
+    mnt_id = _legacy_id(where, True)
+    data = mi.read_mountinfo()
+    table = mi.parse_mountinfo(data)
+    by_id = {m.id: m for m in table}
+    holder = by_id.get(mnt_id) if mnt_id is not None else None
+    holder = holder or mi.longest_prefix(data, where)
+    if holder is None:
+        raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in this process's mountinfo")
+    bottom = holder
+    while bottom.parent_id in by_id and bottom.parent_id != bottom.id:
+        below = by_id[bottom.parent_id]
+        if below.mountpoint != holder.mountpoint:
+            break
+        bottom = below
+    reachable = {bottom.id}
+    grown = True  # one pass adds parents before children; a moved mount may need another
+    while grown:
+        before = len(reachable)
+        reachable.update(m.id for m in table if m.parent_id in reachable)
+        grown = len(reachable) != before
+    text = os.fsdecode(where)
+    prefix = text if text.endswith("/") else text + "/"
+    found = [
+        _plain(m, with_propagate_from)
+        for m in table
+        if m.id in reachable and (include_self if m.mountpoint == text else m.mountpoint.startswith(prefix))
+    ]
+    return parents_first(found)
 
 
 def _all_ids() -> Optional[List[int]]:

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from .. import _paths
 from .._paths import is_below
 from ..errors import MountprobeError, Unsupported
+from ..kernel import fhandle
 from ..kernel import mount as k
 from ..kernel import statx as kx
 from ..model import Mount, collector_paused, parents_first
@@ -175,11 +176,29 @@ def describe(mnt_id: int, with_propagate_from: bool) -> Mount:
 
 
 def _unique_id(path: bytes, follow: bool) -> kx.Statx:
-    st = _calls.statx(path, follow, kx.STATX_MNT_ID_UNIQUE)
+    try:
+        st = _calls.statx(path, follow, kx.STATX_MNT_ID_UNIQUE)
+    except PermissionError:
+        return _unique_id_from_handle(path, follow)
     # A kernel before 6.8 ignores the unknown bit and fills the legacy id (systemd: -EUNATCH).
     if not st.mask & kx.STATX_MNT_ID_UNIQUE:
         raise Unsupported("statx ignored STATX_MNT_ID_UNIQUE")
     return st
+
+
+def _unique_id_from_handle(path: bytes, follow: bool) -> kx.Statx:
+    """A FUSE filesystem refuses statx with any mask bit to users other than its owner
+    (without allow_other; root included), while an empty mask is answered by the VFS alone:
+    MOUNT_ROOT and the legacy id. The unique id then comes from name_to_handle_at (6.12)."""
+    st = _calls.statx(path, follow, 0)  # still EACCES: the caller may not search a parent
+    flags = fhandle.AT_HANDLE_MNT_ID_UNIQUE | fhandle.AT_HANDLE_FID | (fhandle.AT_SYMLINK_FOLLOW if follow else 0)
+    try:
+        unique = fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, *_calls.OFF):
+            _calls.unsupported("statx refused a mask and name_to_handle_at gives no unique id", exc)
+        raise
+    return st._replace(mnt_id=unique, mask=st.mask | kx.STATX_MNT_ID_UNIQUE)
 
 
 def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[kx.Statx] = None) -> Mount:
