@@ -57,3 +57,73 @@ def fail_syscalls(errnos: Dict[str, int], when_flag: Optional[Dict[str, int]] = 
     buf = ctypes.create_string_buffer(fprog)
     if libc.prctl(22, 2, ctypes.c_void_p(ctypes.addressof(buf)), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+
+
+# A kernel from 5.8 to 6.7 ignores the unknown STATX_MNT_ID_UNIQUE bit: statx succeeds with
+# the legacy id in stx_mnt_id and STATX_MNT_ID (not _UNIQUE) in stx_mask. No errno can say
+# that, so a user-notification filter hands such calls to a supervisor thread, which makes
+# the call without the bit and writes the reply where the caller expects it.
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}[os.uname().machine]
+_RET_USER_NOTIF = 0x7FC00000
+_FLAG_NEW_LISTENER = 1 << 3
+_NOTIF = struct.Struct("=QII iIQ6Q")  # id, pid, flags, seccomp_data (nr, arch, ip, args)
+_NOTIF_RESP = struct.Struct("=QqiI")  # id, val, error, flags
+_NOTIF_RECV = 0xC0502100  # SECCOMP_IOCTL_NOTIF_RECV
+_NOTIF_SEND = 0xC0182101  # SECCOMP_IOCTL_NOTIF_SEND
+STATX_MNT_ID_UNIQUE = 0x4000
+MASK_ARG = 16 + 8 * 3  # statx(dirfd, path, flags, mask, buf)
+
+
+def statx_without_unique_ids() -> None:
+    """From now on, in this thread, statx behaves as before Linux 6.8: the unique-id bit of
+    the mask is ignored. Only the calling thread is filtered (its supervisor is not)."""
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    listener: list[int] = []
+    ready = threading.Event()
+
+    def supervise() -> None:
+        ready.wait()
+        buf = ctypes.create_string_buffer(_NOTIF.size)
+        while True:
+            ctypes.memset(buf, 0, _NOTIF.size)
+            if libc.ioctl(listener[0], _NOTIF_RECV, buf) != 0:
+                continue
+            notif_id, _pid, _flags, _nr, _arch, _ip, dirfd, path, flags, mask, out, _ = _NOTIF.unpack(buf.raw)
+            dirfd = ctypes.c_int(dirfd & 0xFFFFFFFF).value
+            # The same address space: the caller's path and buffer are ours to use.
+            result = libc.syscall(
+                NUMBERS["statx"],
+                dirfd,
+                ctypes.c_void_p(path),
+                ctypes.c_int(flags),
+                ctypes.c_uint(mask & ~STATX_MNT_ID_UNIQUE),
+                ctypes.c_void_p(out),
+            )
+            err = ctypes.get_errno() if result < 0 else 0
+            resp = ctypes.create_string_buffer(_NOTIF_RESP.pack(notif_id, 0 if err else result, -err, 0))
+            libc.ioctl(listener[0], _NOTIF_SEND, resp)
+
+    threading.Thread(target=supervise, daemon=True).start()  # before the filter: unfiltered
+    prog = [
+        _insn(_LD_ABS, 0, 0, 4),
+        _insn(_JEQ, 1, 0, _ARCH),
+        _insn(_RET, 0, 0, _KILL),
+        _insn(_LD_ABS, 0, 0, 0),
+        _insn(_JEQ, 0, 3, NUMBERS["statx"]),
+        _insn(_LD_ABS, 0, 0, MASK_ARG),
+        _insn(_JSET, 0, 1, STATX_MNT_ID_UNIQUE),
+        _insn(_RET, 0, 0, _RET_USER_NOTIF),
+        _insn(_RET, 0, 0, _ALLOW),
+    ]
+    code = ctypes.create_string_buffer(b"".join(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
+    listener.append(fd)
+    ready.set()

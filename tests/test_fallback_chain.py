@@ -13,7 +13,7 @@ from typing import Any, Dict, List
 import pytest
 from _ns import isolated
 from _scenes import build
-from _seccomp import fail_syscalls
+from _seccomp import fail_syscalls, statx_without_unique_ids
 
 import mountprobe
 from mountprobe import probe
@@ -92,3 +92,33 @@ def test_doctor_reports_blocked_interfaces_and_the_fallback_that_answers(tmp_pat
     assert report["openat2"][0] == "blocked" and report["statx"][0] == "available"
     assert report["is_mountpoint"] == ["statx"] and report["mount_of"] == ["mountinfo"]
     assert b"not statmount: statx gives no unique" not in out and b"statmount blocked" in out
+
+
+@isolated
+def test_a_kernel_that_ignores_the_unique_id_bit_gives_the_same_answers(tmp_path: Path) -> None:
+    # Linux 5.8-6.7 fill the legacy id and leave STATX_MNT_ID_UNIQUE out of stx_mask.
+    tree = build(tmp_path)
+    paths = [*tree.every_path, tree.path("link"), b"/", b"/proc"]
+    expected = _answers(paths, tree.path())
+    statx_without_unique_ids()
+    probe.forget()
+    caps = mountprobe.capabilities()
+    assert caps.statx.status == "partial" and not caps.statx_unique_id, caps.statx
+    assert _answers(paths, tree.path()) == expected
+    mountprobe.mount_of(tree.path("tmpfs"))
+    assert mountprobe.last_answer().strategy == "mountinfo"  # type: ignore[union-attr]
+
+
+@isolated
+def test_a_legacy_id_is_never_taken_for_a_unique_one_when_the_probe_saw_unique_ids(tmp_path: Path) -> None:
+    # The probe saw unique ids; later replies lack them (the stx_mask check of every call,
+    # which util-linux's mnt_id_from_path() does not make).
+    tree = build(tmp_path)
+    expected = [mountprobe.mount_of(p) for p in tree.every_path]
+    assert mountprobe.capabilities().statx_unique_id
+    statx_without_unique_ids()
+    for path, want in zip(tree.every_path, expected):
+        assert mountprobe.mount_of(path) == want._replace(unique_id=None, parent_unique_id=None)
+        answer = mountprobe.last_answer()
+        assert answer is not None and answer.strategy == "mountinfo"
+        assert answer.declined == (("statmount", "statx ignored STATX_MNT_ID_UNIQUE"),)

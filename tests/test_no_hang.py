@@ -275,3 +275,34 @@ def test_a_parent_the_caller_may_not_search_raises_permission_error(level: str, 
             assert raised.value.filename in (str(path), os.fsencode(path)), (label, raised.value)
     assert mountprobe.is_mountpoint(locked) is False  # the locked directory itself is visible
     assert [m.mountpoint for m in mountprobe.mounts_under("/srv")] == []
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_as_a_user_without_privilege_an_unsearchable_parent_raises_permission_error(level: str) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("for a non-root run; as root the test above becomes uid 65534")
+    locked = next((d for d in ("/root", "/var/lib/private") if os.path.isdir(d) and not os.access(d, os.X_OK)), None)
+    if locked is None:
+        pytest.skip("no directory here that this user may not search")
+
+    def ask() -> List[str]:
+        wrong = []
+        for label, question in SYMLINK_LOOP:
+            for path in (Path(locked, "x"), Path(f"{locked}/x/")):
+                try:
+                    question(path)
+                except PermissionError as exc:
+                    if exc.filename not in (str(path), os.fsencode(path)):
+                        wrong.append(f"{label}({path}): names {exc.filename!r}")
+                except Exception as exc:
+                    wrong.append(f"{label}({path}): {exc!r}")
+                else:
+                    wrong.append(f"{label}({path}): no error")
+        return wrong
+
+    def setup() -> None:
+        if LEVELS[level]:
+            fail_syscalls(LEVELS[level])
+        probe.forget()
+
+    assert within(30, ask, setup) == []
