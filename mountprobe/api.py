@@ -122,9 +122,11 @@ def mount_root(path: PathArg) -> str:
 
 
 def mounts_under(path: PathArg, *, include_self: bool = False, propagate_from: bool = False) -> List[Mount]:
-    """Every mount whose mount point lies below ``path`` component-wise (``/a`` is not below
-    ``/ab``), stacked and hidden ones included, parents before children. With
-    ``include_self``, the mounts at ``path`` itself too."""
+    """Every mount reachable below ``path`` whose mount point lies below it component-wise
+    (``/a`` is not below ``/ab``), stacked and shadowed ones included, parents before
+    children: the set of findmnt ``--submounts``. A mount hidden under the mount that holds
+    ``path`` (attached beneath it before it was covered) is not reachable through ``path``
+    and is not listed. With ``include_self``, the mounts at ``path`` itself too."""
     found: List[Mount] = _run("mounts_under", _path(path)[0], include_self, propagate_from)
     return found
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -124,3 +125,25 @@ def test_str_bytes_and_pathlike_give_the_same_answer() -> None:
         is mountprobe.is_mountpoint(b"/proc")
         is mountprobe.is_mountpoint(Path("/proc"))
     )
+
+
+@isolated
+def test_without_proc_a_path_is_rebuilt_by_readlink_like_the_kernel_resolves_it(tmp_path: Path) -> None:
+    from mountprobe.strategies import _resolve
+
+    (tmp_path / "d" / "e").mkdir(parents=True)
+    (tmp_path / "abs").symlink_to(tmp_path / "d")
+    (tmp_path / "d" / "rel").symlink_to("e/../e")
+    (tmp_path / "d" / "e" / "f").write_bytes(b"")
+    (tmp_path / "d" / "e" / "dangling").symlink_to("nowhere")
+    os.chdir(tmp_path)
+    spellings = [b"abs", b"abs/rel", b"abs/rel/f", b"./d/rel/../rel//f", b"d/../abs/e/..", b"/", b"d/e/dangling"]
+    for path in spellings:
+        for follow in (True, False):
+            if path == b"d/e/dangling" and follow:
+                continue
+            assert _resolve._walk(path, follow) == _resolve.canonical(path, follow), (path, follow)
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(OSError) as raised:
+        _resolve._walk(os.fsencode(tmp_path / "loop"), True)
+    assert raised.value.errno == errno.ELOOP
