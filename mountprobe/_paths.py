@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from errno import ENAMETOOLONG
+
+PATH_MAX = 4096  # linux/limits.h, the terminating NUL included
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,6 +22,8 @@ def to_bytes(path: PathArg) -> bytes:
         raise ValueError("empty path")
     if b"\0" in raw:
         raise ValueError(f"embedded null byte in path {raw!r}")
+    if len(raw) >= PATH_MAX:  # the kernel refuses it whole; trimming "/." must not rescue it
+        raise OSError(ENAMETOOLONG, "File name too long", os.fsdecode(path))
     return raw
 
 

@@ -110,7 +110,7 @@ def _report(fd: int, kind: bytes, text: str) -> None:
         data = data[os.write(fd, data) :]
 
 
-def isolated(test: F) -> F:
+def isolated(test: F, deadline: float = DEADLINE) -> F:
     """Run ``test`` in a child process inside a private mount namespace (see module doc)."""
 
     @functools.wraps(test)
@@ -124,13 +124,13 @@ def isolated(test: F) -> F:
             _run_in_namespaces(write_end, test, args, kwargs)
         os.close(write_end)
         chunks = []
-        deadline = time.monotonic() + DEADLINE
+        until = time.monotonic() + deadline
         try:
             while True:
-                left = deadline - time.monotonic()
+                left = until - time.monotonic()
                 if left <= 0 or not select.select([read_end], [], [], left)[0]:
                     os.kill(pid, signal.SIGKILL)  # and with it the test's pid namespace
-                    pytest.fail(f"test did not finish within {DEADLINE:.0f} s", pytrace=False)
+                    pytest.fail(f"test did not finish within {deadline:.0f} s", pytrace=False)
                 chunk = os.read(read_end, 65536)
                 if not chunk:
                     break
@@ -175,3 +175,8 @@ def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def isolated_for(seconds: float) -> Callable[[F], F]:
+    """``@isolated`` with a longer deadline, for the long walks."""
+    return lambda test: isolated(test, seconds)

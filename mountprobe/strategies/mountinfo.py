@@ -28,7 +28,10 @@ def _plain(m: Mount, with_propagate_from: bool) -> Mount:
 
 
 def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
-    """The legacy id of the mount holding ``path`` from one syscall, if any is allowed."""
+    """The legacy id of the mount holding ``path``: from statx or name_to_handle_at where
+    allowed, else from the ``mnt_id`` line of /proc/self/fdinfo (3.15) for an O_PATH fd.
+    A mount point string is not enough: a mount covered by a later one over its parent
+    keeps its line, while its path now leads to a plain directory."""
     caps = capabilities()
     if caps.statx_mnt_id:
         try:
@@ -45,20 +48,50 @@ def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
         except OSError as exc:
             if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP,):
                 raise
+    return _fdinfo_id(path, follow)
+
+
+def _fdinfo_id(path: bytes, follow: bool) -> Optional[int]:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
+    except OSError as exc:
+        raise _calls.with_path(exc, path) from None
+    try:
+        with open(b"/proc/self/fdinfo/%d" % fd, "rb") as info:
+            for line in info:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
     return None
 
 
+def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
+    """The mount whose root the canonical ``where`` is, or None: the mount holding it, when
+    its mount point is ``where``; else the topmost line at ``where`` (no id to be had)."""
+    data = mi.read_mountinfo()
+    mnt_id = _legacy_id(where, follow)
+    if mnt_id is None:
+        return mi.topmost(mi.find_at(data, where))
+    holder = mi.find_by_id(data, mnt_id)
+    if holder is None:  # attached after the read: read again
+        holder = mi.find_by_id(mi.read_mountinfo(), mnt_id)
+    return holder if holder is not None and os.fsencode(holder.mountpoint) == where else None
+
+
 def is_mountpoint(path: bytes, follow: bool) -> bool:
-    """True when the canonical ``path`` is a mount point in the table (or is ``/``)."""
+    """True when the canonical ``path`` is the root of the mount that holds it (or is ``/``)."""
     where = _resolve.resolved(path, follow)
     if where == b"/":
         return True
-    return bool(mi.find_at(mi.read_mountinfo(), where))
+    return _visible_at(where, False) is not None
 
 
 def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
-    """The visible mount that contains ``path``: by its mount id where a syscall gives one,
-    else the topmost entry at the longest mount point above the canonical path."""
+    """The visible mount that contains ``path``: by its mount id where a syscall or fdinfo
+    gives one, else the topmost entry at the longest mount point above the canonical path."""
     mnt_id = _legacy_id(path, follow)
     if mnt_id is None:
         where = _resolve.canonical(path, follow)
@@ -71,8 +104,8 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
 
 
 def mount_at(path: bytes, with_propagate_from: bool) -> Optional[Mount]:
-    """The visible (topmost) entry whose mount point is the canonical ``path``."""
-    found = mi.topmost(mi.find_at(mi.read_mountinfo(), _resolve.canonical(path)))
+    """The visible mount whose mount point is the canonical ``path``, or None."""
+    found = _visible_at(_resolve.canonical(path), True)
     return None if found is None else _plain(found, with_propagate_from)
 
 
