@@ -39,6 +39,7 @@ from mountprobe import api
 NAMES = [b"a", b"sp ace", b"t\tab", b"n\nl", b"back\\slash", b"#hash", b"\xff\xfe", "ü☃".encode()]
 DIRS = [n for n in NAMES] + [NAMES[i] + b"/" + NAMES[(i * 3 + 1) % len(NAMES)] for i in range(len(NAMES))]
 FILES = [b"f " + n.replace(b"/", b"") for n in NAMES[:3]]
+LINKS = {b"link to a": b"a", b"link\nto dir": DIRS[-1], b"dangling": b"nowhere"}  # name: relative target
 FLAGS = {"shared": MS_SHARED, "slave": MS_SLAVE, "private": MS_PRIVATE, "unbindable": MS_UNBINDABLE}
 MOST = 120  # mounts under the root before the walk resets (recursive shared binds multiply)
 Op = Tuple[Any, ...]
@@ -69,6 +70,8 @@ def prepare(root: bytes) -> None:
     for f in FILES:
         with open(root + b"/" + f, "wb"):
             pass
+    for link, target in LINKS.items():
+        os.symlink(target, root + b"/" + link)
 
 
 def apply(root: bytes, op: Op, step: int) -> bool:
@@ -102,10 +105,10 @@ def under(root: bytes) -> List[Entry]:
     return [e for e in table() if e.mountpoint.startswith(top)]
 
 
-def _kernel(path: bytes) -> Tuple[Optional[int], Optional[bytes], Optional[OSError]]:
+def _kernel(path: bytes, follow: bool = True) -> Tuple[Optional[int], Optional[bytes], Optional[OSError]]:
     """(mount id from fdinfo, canonical path, or the error) for ``path``, without mountprobe."""
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
     except OSError as exc:
         return None, None, exc
     try:
@@ -145,10 +148,11 @@ def check(root: bytes, previous: Sequence[mountprobe.Mount] = (), with_tools: bo
     listed = mountprobe.list_mounts()
     if [_fields(m) for m in listed] != [dict(e) for e in entries]:
         wrong.append("list_mounts differs from mountinfo")
-    paths = [root, *(root + b"/" + d for d in DIRS), *(root + b"/" + f for f in FILES)]
+    paths = [root, *(root + b"/" + p for p in [*DIRS, *FILES, *LINKS])]
     for path in paths:
-        mnt_id, canonical, error = _kernel(path)
+        answers = {True: _kernel(path), False: _kernel(path, False)}
         for name, question in _QUESTIONS:
+            mnt_id, canonical, error = answers["nofollow" not in name]
             try:
                 got: Any = question(path)
             except OSError as exc:
@@ -162,6 +166,7 @@ def check(root: bytes, previous: Sequence[mountprobe.Mount] = (), with_tools: bo
             want = _expected(name.split(" [")[0], path, mnt_id, canonical, by_id, entries)
             if got != want:
                 wrong.append(f"{name}({path!r}) = {got!r}, kernel: {want!r}")
+        mnt_id, canonical, error = answers[True]
         if with_tools and error is None:
             wrong += _tools(path, mountprobe.is_mountpoint(path), by_id, mnt_id, canonical)
     alive = all_unique_ids()
@@ -177,14 +182,18 @@ def _expected(
 ) -> Any:
     holder = by_id[mnt_id]
     at_root = holder.mountpoint == os.fsdecode(canonical)
-    if name == "is_mountpoint":
+    if name in ("is_mountpoint", "is_mountpoint(nofollow)"):
         return at_root
+    if name == "mount_root":
+        return holder.mountpoint
+    if name == "is_mounted(source)":
+        return at_root and holder.source == "walkroot"
     if name == "is_mountpoint(bind=False)":
         if not at_root:
             return False
         return os.stat(canonical).st_dev != os.stat(os.path.dirname(canonical)).st_dev
-    if name in ("mount_of", "mount_at"):
-        return dict(holder) if name == "mount_of" or at_root else None
+    if name in ("mount_of", "mount_at", "mount_of(nofollow)"):
+        return dict(holder) if name != "mount_at" or at_root else None
     if name == "mounts_under":
         return _tree_below(entries, mnt_id, os.fsdecode(canonical))
     if name == "is_mounted(tmpfs)":
@@ -229,6 +238,10 @@ _QUESTIONS: List[Tuple[str, Callable[[bytes], Any]]] = [
     ("mount_at", lambda p: _record(mountprobe.mount_at(p))),
     ("mounts_under", lambda p: sorted(m.id for m in mountprobe.mounts_under(p, include_self=True))),
     ("is_mounted(tmpfs)", lambda p: mountprobe.is_mounted(p, fstype="tmpfs")),
+    ("is_mounted(source)", lambda p: mountprobe.is_mounted(p, source="walkroot")),
+    ("mount_root", mountprobe.mount_root),
+    ("is_mountpoint(nofollow)", lambda p: mountprobe.is_mountpoint(p, follow_symlinks=False)),
+    ("mount_of(nofollow)", lambda p: _record(mountprobe.mount_of(p, follow_symlinks=False))),
 ]
 
 
