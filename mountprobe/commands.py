@@ -105,16 +105,39 @@ def _json_row(m: Mount, columns: List[str]) -> Dict[str, Any]:
     return {c.lower(): _json_value(c, COLUMNS[c](m)) for c in columns}
 
 
-def _json(rows: List[Dict[str, Any]]) -> None:
-    import json
-    import re
+def _json_flat(mounts: List[Mount], columns: List[str]) -> str:
+    """What ``json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)`` writes for
+    the rows of ``mounts``, built line by line with the C string encoder: with an indent,
+    json.dumps runs in pure Python, several times slower at 10,000 rows."""
+    from json.encoder import encode_basestring as quoted  # the C one where there is one
 
-    text = json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)
+    cells = [(f"         {quoted(c.lower())}: ", COLUMNS[c], c in NUMERIC) for c in columns]
+
+    def cell(value: Any, numeric: bool) -> str:
+        if value is None or value == "":
+            return "null"
+        return str(value) if numeric else quoted(value if isinstance(value, str) else str(value))
+
+    if not mounts:
+        return '{\n   "filesystems": []\n}'
+    row = "      {\n" + ",\n".join(head.replace("%", "%%") + "%s" for head, _, _ in cells) + "\n      }"
+    rows = [row % tuple([cell(get(m), numeric) for _, get, numeric in cells]) for m in mounts]
+    return '{\n   "filesystems": [\n' + ",\n".join(rows) + "\n   ]\n}"
+
+
+def _json(text: str) -> None:
     # Bytes that are not UTF-8 live in str as lone surrogates U+DC80..U+DCFF (PEP 383); write
     # them as \udcXX escapes, so that the output stays valid UTF-8 JSON and Python's
-    # json.loads plus os.fsencode give back the exact bytes.
-    text = re.sub("[\udc80-\udcff]", lambda s: f"\\u{ord(s.group()):04x}", text)
-    _out(text.encode("utf-8") + b"\n")
+    # json.loads plus os.fsencode give back the exact bytes. Only if there are any: the
+    # encoder finds them, where a scan would cost 8 ms at 10,000 mounts.
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        import re
+
+        text = re.sub("[\udc80-\udcff]", lambda s: f"\\u{ord(s.group()):04x}", text)
+        data = text.encode("utf-8")
+    _out(data + b"\n")
 
 
 def _tree(mounts: List[Mount]) -> tuple[List[Mount], Dict[int, List[Mount]]]:
@@ -133,7 +156,7 @@ def _show(mounts: List[Mount], args: Namespace, tree: bool) -> int:
     columns = _columns(args.output)
     if not tree:
         if args.json:
-            _json([_json_row(m, columns) for m in mounts])
+            _json(_json_flat(mounts, columns))
         else:
             _table(mounts, columns)
         return 0
@@ -146,7 +169,9 @@ def _show(mounts: List[Mount], args: Namespace, tree: bool) -> int:
                 row["children"] = [nest(c) for c in children[m.id]]
             return row
 
-        _json([nest(m) for m in roots])
+        import json
+
+        _json(json.dumps({"filesystems": [nest(m) for m in roots]}, ensure_ascii=False, indent=3))
         return 0
     ordered: List[Mount] = []
     prefix: Dict[int, str] = {}

@@ -1,4 +1,5 @@
-"""Private mount namespaces for tests, and the mount(2) calls that build scenarios in them.
+"""Private mount namespaces for tests, and the mount(2) calls that build scenarios in them
+(the benchmarks use them too, so pytest is imported only where a test needs it).
 
 ``@isolated`` runs a test in a forked child that enters a new mount namespace (inside a new
 user namespace when not root) with every mount private, mounts a fresh tmpfs on the test's
@@ -18,8 +19,6 @@ import sys
 import time
 import traceback
 from typing import Any, Callable, Optional, TypeVar, Union
-
-import pytest
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -100,6 +99,8 @@ def in_user_namespace() -> bool:
 
 
 def need_real_root() -> None:
+    import pytest
+
     if in_user_namespace():
         pytest.skip("needs real root (loop devices cannot be set up inside a user namespace)")
 
@@ -115,6 +116,8 @@ def isolated(test: F, deadline: float = DEADLINE) -> F:
 
     @functools.wraps(test)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        import pytest
+
         read_end, write_end = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -151,6 +154,8 @@ def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs:
     """In the forked child: new mount and pid namespaces, then the test as the pid
     namespace's init, so that every process it starts (a FUSE server, a query stuck on a
     dead mount) is killed when it ends or when this process is killed at the deadline."""
+    import pytest
+
     try:
         enter_private_namespace(CLONE_NEWPID)
         inner = os.fork()

@@ -192,3 +192,15 @@ def test_output_into_a_closed_pipe_ends_quietly() -> None:
         f"{sys.executable} -m mountprobe list | head -c 1 >/dev/null", shell=True, capture_output=True, check=False
     )
     assert b"Traceback" not in shell.stderr and shell.stderr == b""
+
+
+@isolated
+def test_the_fast_json_writer_writes_what_json_dumps_writes(tmp_path: Path) -> None:
+    from mountprobe import commands, list_mounts
+
+    build(tmp_path)
+    mounts = list_mounts()
+    for columns in (commands.DEFAULT_COLUMNS, list(commands.COLUMNS)):
+        rows = [commands._json_row(m, columns) for m in mounts]
+        assert commands._json_flat(mounts, columns) == json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)
+    assert commands._json_flat([], commands.DEFAULT_COLUMNS) == json.dumps({"filesystems": []}, indent=3)

@@ -21,6 +21,7 @@ from _oracle import assert_is_kernel_entry, table
 from _scenes import build
 
 import mountprobe
+from mountprobe import api
 from mountprobe.kernel import mount as kmount
 from mountprobe.strategies import mountinfo as by_mountinfo
 from mountprobe.strategies import statmount as by_statmount
@@ -82,6 +83,8 @@ def test_propagate_from_is_filled_only_when_asked_and_then_equals_mountinfo(tmp_
     propagation(tmp_path / "jail" / "c", MS_SLAVE)
     bind(tmp_path / "a", tmp_path / "jail" / "a2")
     bind("/proc", tmp_path / "jail" / "proc", recursive=True)
+    for question in api.CHAINS:  # load every module now: the jail holds no Python
+        api.strategies(question)
     os.chroot(tmp_path / "jail")
     os.chdir("/")
     with open("/proc/thread-self/mountinfo", "rb") as f:

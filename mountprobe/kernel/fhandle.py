@@ -5,8 +5,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
-from typing import NamedTuple, Optional
 
+from .._tuples import named_tuple
 from ._syscall import missing, number, prototype, raise_errno
 
 AT_HANDLE_MNT_ID_UNIQUE = 0x001  # 6.12: mount_id points to a u64 unique id
@@ -18,14 +18,23 @@ MAX_HANDLE_SZ = 128  # never ask for more: old kernels answer EINVAL
 _HEADER = struct.Struct("=Ii")
 
 
-class FileHandle(NamedTuple):
-    """What the kernel wrote. ``data`` is None when the buffer was too small (EOVERFLOW):
-    the kernel still writes the mount id then, and ``size`` is the size it needs."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
 
-    mount_id: int
-    size: int
-    type: int
-    data: Optional[bytes]
+    class FileHandle(NamedTuple):
+        mount_id: int
+        size: int
+        type: int
+        data: Optional[bytes]
+
+else:
+    FileHandle = named_tuple(
+        "FileHandle",
+        "mount_id size type data",
+        "What the kernel wrote. ``data`` is None when the buffer was too small (EOVERFLOW): the "
+        "kernel still writes the mount id then, and ``size`` is the size it needs.",
+    )
 
 
 _call = prototype(
@@ -51,9 +60,11 @@ def name_to_handle_at(dirfd: int, path: bytes, flags: int, size: int = MAX_HANDL
         if ctypes.get_errno() != errno.EOVERFLOW:
             raise_errno(path)
         needed, _ = _HEADER.unpack_from(buf)
-        return FileHandle(_mount_id(mount_id.value, flags), needed, 0, None)
+        return tuple.__new__(FileHandle, (_mount_id(mount_id.value, flags), needed, 0, None))
     used, kind = _HEADER.unpack_from(buf)
-    return FileHandle(_mount_id(mount_id.value, flags), used, kind, buf.raw[_HEADER.size : _HEADER.size + used])
+    return tuple.__new__(
+        FileHandle, (_mount_id(mount_id.value, flags), used, kind, buf.raw[_HEADER.size : _HEADER.size + used])
+    )
 
 
 def _mount_id(value: int, flags: int) -> int:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import ctypes
 import errno
 import struct
-import threading
-from typing import List, NamedTuple, Optional
+from _thread import _local
 
+from .._tuples import named_tuple
 from ._syscall import missing, number, prototype, raise_errno, untyped
 
 LSMT_ROOT = 0xFFFFFFFFFFFFFFFF
@@ -48,32 +48,46 @@ _INITIAL = 4096
 _new = tuple.__new__
 
 
-class StatmountReply(NamedTuple):
-    """A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped);
-    a string whose bit is clear in ``mask`` is None. Check ``mask`` before trusting a number."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, NamedTuple, Optional
 
-    mask: int
-    sb_dev_major: int
-    sb_dev_minor: int
-    sb_magic: int
-    sb_flags: int
-    fs_type: Optional[bytes]
-    mnt_id: int
-    mnt_parent_id: int
-    mnt_id_old: int
-    mnt_parent_id_old: int
-    mnt_attr: int
-    mnt_propagation: int
-    mnt_peer_group: int
-    mnt_master: int
-    propagate_from: int
-    mnt_root: Optional[bytes]
-    mnt_point: Optional[bytes]
-    mnt_ns_id: int
-    fs_subtype: Optional[bytes]
-    sb_source: Optional[bytes]
-    mnt_opts: Optional[bytes]
-    supported_mask: int
+    class StatmountReply(NamedTuple):
+        """A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped);
+        a string whose bit is clear in ``mask`` is None. Check ``mask`` before trusting a number."""
+
+        mask: int
+        sb_dev_major: int
+        sb_dev_minor: int
+        sb_magic: int
+        sb_flags: int
+        fs_type: Optional[bytes]
+        mnt_id: int
+        mnt_parent_id: int
+        mnt_id_old: int
+        mnt_parent_id_old: int
+        mnt_attr: int
+        mnt_propagation: int
+        mnt_peer_group: int
+        mnt_master: int
+        propagate_from: int
+        mnt_root: Optional[bytes]
+        mnt_point: Optional[bytes]
+        mnt_ns_id: int
+        fs_subtype: Optional[bytes]
+        sb_source: Optional[bytes]
+        mnt_opts: Optional[bytes]
+        supported_mask: int
+
+else:  # built without typing, which costs a command milliseconds of start-up
+    StatmountReply = named_tuple(
+        "StatmountReply",
+        "mask sb_dev_major sb_dev_minor sb_magic sb_flags fs_type mnt_id mnt_parent_id mnt_id_old "
+        "mnt_parent_id_old mnt_attr mnt_propagation mnt_peer_group mnt_master propagate_from "
+        "mnt_root mnt_point mnt_ns_id fs_subtype sb_source mnt_opts supported_mask",
+        "A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped); a string "
+        "whose bit is clear in ``mask`` is None. Check ``mask`` before trusting a number.",
+    )
 
 
 _listmount = prototype("listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)
@@ -110,10 +124,10 @@ def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
         last, batch = page[-1], 16384
 
 
-class _Buffers(threading.local):
+class _Buffers(_local):
     """Per-thread request and reply buffers (the GIL is released during the call), with the
     call's arguments boxed once and kept in one tuple: each attribute read of a
-    ``threading.local`` costs as much as the tuple."""
+    thread-local object costs as much as the tuple."""
 
     def __init__(self) -> None:
         self.req = ctypes.create_string_buffer(MNT_ID_REQ_SIZE_VER1)
