@@ -11,8 +11,7 @@ from .cli import PROG, _error, _os_error, _out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from argparse import ArgumentParser, Namespace
-    from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
+    from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
     from .model import Mount
 
@@ -109,7 +108,10 @@ def _json_flat(mounts: List[Mount], columns: List[str]) -> str:
     """What ``json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)`` writes for
     the rows of ``mounts``, built line by line with the C string encoder: with an indent,
     json.dumps runs in pure Python, several times slower at 10,000 rows."""
-    from json.encoder import encode_basestring as quoted  # the C one where there is one
+    try:
+        from _json import encode_basestring as quoted  # what json uses, without importing json
+    except ImportError:  # an interpreter without the C accelerator
+        from json.encoder import encode_basestring as quoted
 
     cells = [(f"         {quoted(c.lower())}: ", COLUMNS[c], c in NUMERIC) for c in columns]
 
@@ -152,7 +154,7 @@ def _tree(mounts: List[Mount]) -> tuple[List[Mount], Dict[int, List[Mount]]]:
     return roots, children
 
 
-def _show(mounts: List[Mount], args: Namespace, tree: bool) -> int:
+def _show(mounts: List[Mount], args: _Args, tree: bool) -> int:
     columns = _columns(args.output)
     if not tree:
         if args.json:
@@ -190,7 +192,7 @@ def _show(mounts: List[Mount], args: Namespace, tree: bool) -> int:
     return 0
 
 
-def _doctor(args: Namespace) -> int:
+def _doctor(args: _Args) -> int:
     from . import api, probe
     from .errors import MountprobeError
 
@@ -223,20 +225,20 @@ def _doctor(args: Namespace) -> int:
     return failed
 
 
-def _find(args: Namespace) -> int:
+def _find(args: _Args) -> int:
     from . import api
 
     return _show([api.mount_of(args.path)], args, tree=False)
 
 
-def _list(args: Namespace) -> int:
+def _list(args: _Args) -> int:
     from . import api
 
     mounts = api.list_mounts() if args.under is None else api.mounts_under(args.under, include_self=True)
     return _show(mounts, args, tree=args.tree)
 
 
-def _info(args: Namespace) -> int:
+def _info(args: _Args) -> int:
     from . import api
 
     m = api.mount_of(args.path)
@@ -252,53 +254,142 @@ def _info(args: Namespace) -> int:
     return 0
 
 
-def _parser() -> ArgumentParser:
-    import argparse
+# The commands and their options, parsed by hand: argparse (with the gettext, locale and
+# shutil it pulls in) costs a command 20 ms of start-up, more than the rest of ``find``.
+# command: (help, positional metavar or "", {option: (attribute, metavar or "" for a flag, help)})
+_OUTPUT = {
+    "-J": ("json", "", 'findmnt\'s JSON ({"filesystems": [...]})'),
+    "--json": ("json", "", ""),
+    "-o": ("output", "COLS", "columns, comma-separated; +COLS adds to the default: " + ",".join(COLUMNS)),
+    "--output": ("output", "COLS", ""),
+}
+COMMAND_SPECS: Dict[str, Tuple[str, str, Dict[str, Tuple[str, str, str]]]] = {
+    "is-mountpoint": ("is PATH a mount point (like mountpoint(1)); see is-mountpoint -h", "PATH", {}),
+    "find": ("the mount that holds PATH (like findmnt --target)", "PATH", _OUTPUT),
+    "list": (
+        "every mount, or those under PATH (like findmnt, findmnt --submounts)",
+        "",
+        {
+            "--under": ("under", "PATH", "only PATH's mount and the mounts below PATH"),
+            "--tree": ("tree", "", "as a tree of parents and children"),
+            **_OUTPUT,
+        },
+    ),
+    "info": ("every field of the mount that holds PATH", "PATH", {}),
+    "doctor": ("which kernel interfaces work here, and which strategy answers each question", "", {}),
+}
 
-    from . import __version__
 
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
-            sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
-            raise SystemExit(2)
+class _Args:
+    """The parsed command line: ``command``, ``path``, and one attribute per option."""
 
-    parser = Parser(prog=PROG, description="Answers about Linux mounts from the kernel.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-    commands.add_parser("is-mountpoint", help="is PATH a mount point (like mountpoint(1)); see is-mountpoint -h")
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.path = ""  # always given where the command takes a PATH
+        self.json = self.tree = False
+        self.output: Optional[str] = None
+        self.under: Optional[str] = None
 
-    def output(p: ArgumentParser) -> None:
-        p.add_argument("-J", "--json", action="store_true", help='findmnt\'s JSON ({"filesystems": [...]})')
-        p.add_argument(
-            "-o", "--output", metavar="COLS", help=f"columns, comma-separated, +COLS adds: {','.join(COLUMNS)}"
+
+class _Exit(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def _usage(command: str) -> str:
+    _, positional, options = COMMAND_SPECS[command]
+    shown = [o for o in options if options[o][2]]
+    parts = [f"[{o} {options[o][1]}]" if options[o][1] else f"[{o}]" for o in shown]
+    return " ".join([f"usage: {PROG} {command}", *parts, positional]).rstrip()
+
+
+def _help(command: Optional[str]) -> str:
+    if command is None:
+        lines = [f"usage: {PROG} [--version] COMMAND ...", "", "Answers about Linux mounts from the kernel.", ""]
+        lines += ["commands:", *(f"  {name:<14} {spec[0]}" for name, spec in COMMAND_SPECS.items())]
+        return "\n".join(lines) + "\n"
+    text, _, options = COMMAND_SPECS[command]
+    long_of = {attribute: o for o, (attribute, _, _) in options.items() if o.startswith("--")}
+    lines = [_usage(command), "", text[0].upper() + text[1:] + ".", "", "options:"]
+    lines.append("  -h, --help         show this help")
+    for option, (attribute, metavar, about) in options.items():
+        if about:
+            names = option if option.startswith("--") else f"{option}, {long_of.get(attribute, option)}"
+            names += f" {metavar}" if metavar else ""
+            lines.append(f"  {names:<18} {about}")
+    return "\n".join(lines) + "\n"
+
+
+def _fail(message: str) -> NoReturn:
+    sys.stderr.write(f"{PROG}: {message} (see {PROG} --help)\n")
+    raise _Exit(1)
+
+
+def _parse(argv: Sequence[str]) -> _Args:
+    """The command line, like argparse would read it (``--opt=VALUE``, ``-oVALUE``, ``--``)."""
+    if not argv:
+        _fail("a COMMAND is required")
+    if argv[0] in ("-h", "--help"):
+        sys.stdout.write(_help(None))
+        raise _Exit(0)
+    if argv[0] == "--version":
+        from . import __version__
+
+        sys.stdout.write(f"{PROG} {__version__}\n")
+        raise _Exit(0)
+    command = argv[0]
+    if command not in COMMAND_SPECS or command == "is-mountpoint":
+        _fail(f"unknown command {command!r} (choose from {', '.join(COMMAND_SPECS)})")
+    _, positional, options = COMMAND_SPECS[command]
+    args = _Args(command)
+    words = list(argv[1:])
+    positionals: List[str] = []
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            positionals += words
+            break
+        if word in ("-h", "--help"):
+            sys.stdout.write(_help(command))
+            raise _Exit(0)
+        if not word.startswith("-") or word == "-":
+            positionals.append(word)
+            continue
+        name, eq, value = word.partition("=") if word.startswith("--") else (word[:2], "", word[2:])
+        if name not in options:
+            _fail(f"{command}: unknown option {name}")
+        attribute, metavar, _ = options[name]
+        if not metavar:
+            if eq or value:
+                _fail(f"{command}: option {name} takes no value")
+            setattr(args, attribute, True)
+            continue
+        if not (eq or value):
+            if not words:
+                _fail(f"{command}: option {name} needs {metavar}")
+            value = words.pop(0)
+        setattr(args, attribute, value)
+    if positional and len(positionals) != 1:
+        _fail(
+            f"{command}: expected one {positional}" if not positionals else f"{command}: unexpected {positionals[1]!r}"
         )
-
-    find = commands.add_parser("find", help="the mount that holds PATH (like findmnt --target)")
-    find.add_argument("path", metavar="PATH")
-    output(find)
-    listing = commands.add_parser("list", help="every mount, or those under PATH (like findmnt, findmnt --submounts)")
-    listing.add_argument("--under", metavar="PATH", help="only PATH's mount and the mounts below PATH")
-    listing.add_argument("--tree", action="store_true", help="as a tree of parents and children")
-    output(listing)
-    info = commands.add_parser("info", help="every field of the mount that holds PATH")
-    info.add_argument("path", metavar="PATH")
-    commands.add_parser("doctor", help="which kernel interfaces work here, and which strategy answers each question")
-    return parser
+    if not positional and positionals:
+        _fail(f"{command}: unexpected argument {positionals[0]!r}")
+    args.path = positionals[0] if positionals else ""
+    return args
 
 
 def run(argv: Sequence[str]) -> int:
-    parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit:  # argparse printed usage or help already
-        return 0 if exit.code == 0 else 1
+        args = _parse(argv)
+    except _Exit as done:  # help, version, or a usage error already printed
+        return done.status
     run = {"find": _find, "list": _list, "info": _info, "doctor": _doctor}[args.command]
-    import signal
+    import _signal  # type: ignore[import-not-found, unused-ignore]  # signal imports enum: 7 ms
 
     from .errors import MountprobeError
 
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mountprobe list | head` ends quietly
+    _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)  # `mountprobe list | head` ends quietly
     path = getattr(args, "path", None) or getattr(args, "under", None) or ""
     try:
         return run(args)

@@ -3,33 +3,55 @@
 from __future__ import annotations
 
 import gc
-from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, List, NamedTuple, Optional, Set, Tuple
+
+    class _MountFields(NamedTuple):
+        id: int
+        parent_id: int
+        unique_id: Optional[int]
+        parent_unique_id: Optional[int]
+        major: int
+        minor: int
+        root: str
+        mountpoint: str
+        options: Tuple[str, ...]
+        fstype: str
+        source: Optional[str]
+        super_options: Tuple[str, ...]
+        shared: Optional[int]
+        master: Optional[int]
+        propagate_from: Optional[int]
+        unbindable: bool
+
+    class _AnswerFields(NamedTuple):
+        question: str
+        strategy: str
+        declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
+
+else:  # the same classes from collections: importing typing (and the re it imports) costs
+    # every command 8 ms of start-up
+    _MountFields = namedtuple(
+        "Mount",
+        "id parent_id unique_id parent_unique_id major minor root mountpoint options fstype source "
+        "super_options shared master propagate_from unbindable",
+        module=__name__,
+    )
+    _AnswerFields = namedtuple("Answer", "question strategy declined", module=__name__)
 
 
-class Mount(NamedTuple):
+class Mount(_MountFields):
     """One mount, with the fields of a ``/proc/self/mountinfo`` line plus unique ids.
 
-    A NamedTuple rather than a frozen dataclass: ``list_mounts`` builds tens of thousands of
+    A named tuple rather than a frozen dataclass: ``list_mounts`` builds tens of thousands of
     these, and building one costs a ninth of a frozen dataclass (192 ns against 1,722 ns,
     ``scripts/bench_record.py``).
     """
 
-    id: int
-    parent_id: int
-    unique_id: Optional[int]
-    parent_unique_id: Optional[int]
-    major: int
-    minor: int
-    root: str
-    mountpoint: str
-    options: Tuple[str, ...]
-    fstype: str
-    source: Optional[str]
-    super_options: Tuple[str, ...]
-    shared: Optional[int]
-    master: Optional[int]
-    propagate_from: Optional[int]
-    unbindable: bool
+    __slots__ = ()
 
     @property
     def read_only(self) -> bool:
@@ -52,12 +74,10 @@ class Mount(NamedTuple):
         return f"{self.major}:{self.minor}"
 
 
-class Answer(NamedTuple):
+class Answer(_AnswerFields):
     """How the last question of this thread was answered (``mountprobe.last_answer()``)."""
 
-    question: str
-    strategy: str
-    declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
+    __slots__ = ()
 
 
 def parents_first(mounts: List[Mount]) -> List[Mount]:

@@ -10,21 +10,28 @@ the exact bytes, non-UTF-8 ones included.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import warnings
 from itertools import chain, repeat
-from typing import Callable, Dict, List, Optional, Tuple
 
 from .errors import MountprobeError, ParseError, ParseWarning
 from .model import Mount, collector_paused
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from re import Match, Pattern
+    from typing import Callable, Dict, List, Optional, Tuple
+
+    LineFilter = Callable[[List[bytes]], bool]
+    _Rest = Tuple[
+        Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool
+    ]
+
 _new = tuple.__new__
 _ENCODING = sys.getfilesystemencoding()
 _ERRORS = sys.getfilesystemencodeerrors()
-_OCTAL = re.compile(rb"\\([0-3][0-7][0-7])")
-_RARE = re.compile(rb"\\(?!040|011|012|134)")  # a backslash that no path escape starts
+_OCTAL: List[Pattern[bytes]] = []  # compiled on first need: importing re costs a command 8 ms
 _BYTES = {b"%03o" % i: bytes((i,)) for i in range(256)}
 _U32 = 0xFFFFFFFF
 
@@ -39,14 +46,19 @@ def unescape(raw: bytes) -> bytes:
     newline, ``\\134`` backslash, ``\\043`` ``#``); leave every other backslash as it is."""
     if b"\\" not in raw:
         return raw
-    if _RARE.search(raw) is None:
-        # Only the escapes of paths: plain replaces, the backslash last so that what it
-        # yields is never read as the start of another escape.
+    count = raw.count
+    if count(b"\\") == count(b"\\040") + count(b"\\011") + count(b"\\012") + count(b"\\134"):
+        # Only the escapes of paths (every backslash starts one): plain replaces, the
+        # backslash last so that what it yields is never read as the start of another escape.
         return raw.replace(b"\\040", b" ").replace(b"\\011", b"\t").replace(b"\\012", b"\n").replace(b"\\134", b"\\")
-    return _OCTAL.sub(_byte_of, raw)
+    if not _OCTAL:
+        import re
+
+        _OCTAL.append(re.compile(rb"\\([0-3][0-7][0-7])"))
+    return _OCTAL[0].sub(_byte_of, raw)
 
 
-def _byte_of(match: re.Match[bytes]) -> bytes:
+def _byte_of(match: Match[bytes]) -> bytes:
     return _BYTES[match.group(1)]
 
 
@@ -106,9 +118,6 @@ def _tags(tags: List[bytes]) -> Tuple[Optional[int], Optional[int], Optional[int
             unbindable = True
         # Unknown tags are tolerated: proc(5) says new ones may come.
     return shared, master, propagate_from, unbindable
-
-
-_Rest = Tuple[Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool]
 
 
 class _RestParser:
@@ -177,9 +186,6 @@ def _devno(raw: bytes) -> Tuple[int, int]:
     if not (colon and major.isdigit() and minor.isdigit()):
         raise _Bad("bad MAJ:MIN")
     return int(major), int(minor)
-
-
-LineFilter = Callable[[List[bytes]], bool]
 
 
 def _entries(

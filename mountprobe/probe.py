@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from typing import NamedTuple, Optional
+from collections import namedtuple
 
 from .kernel import fhandle, mount, openat2, statx
 
@@ -22,33 +22,53 @@ BLOCKED = "blocked"  # EPERM: a seccomp profile or an LSM denies it
 PARTIAL = "partial"  # present, without a feature mountprobe would use
 
 
-class Interface(NamedTuple):
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
+
+    class _InterfaceFields(NamedTuple):
+        name: str
+        status: str
+        detail: str
+        errno: Optional[int] = None
+
+    class _CapabilitiesFields(NamedTuple):
+        statx: Interface
+        statx_mount_root: bool  # STATX_ATTR_MOUNT_ROOT (5.8)
+        statx_mnt_id: bool  # STATX_MNT_ID (5.8)
+        statx_unique_id: bool  # STATX_MNT_ID_UNIQUE (6.8); silently absent before
+        openat2: Interface
+        name_to_handle_at: Interface
+        handle_fid: bool  # AT_HANDLE_FID (6.5): works on overlayfs, procfs, nsfs
+        listmount: Interface
+        statmount: Interface
+        statmount_records: bool  # statmount gives every field of a mountinfo line
+        procfs: Interface
+
+else:  # without typing, as in model.py
+    _InterfaceFields = namedtuple("Interface", "name status detail errno", defaults=(None,), module=__name__)
+    _CapabilitiesFields = namedtuple(
+        "Capabilities",
+        "statx statx_mount_root statx_mnt_id statx_unique_id openat2 name_to_handle_at handle_fid "
+        "listmount statmount statmount_records procfs",
+        module=__name__,
+    )
+
+
+class Interface(_InterfaceFields):
     """One kernel interface as probed here: ``status`` is available, missing, blocked or partial."""
 
-    name: str
-    status: str
-    detail: str
-    errno: Optional[int] = None
+    __slots__ = ()
 
     @property
     def usable(self) -> bool:
         return self.status in (AVAILABLE, PARTIAL)
 
 
-class Capabilities(NamedTuple):
+class Capabilities(_CapabilitiesFields):
     """Everything the strategies need to know about this kernel and sandbox."""
 
-    statx: Interface
-    statx_mount_root: bool  # STATX_ATTR_MOUNT_ROOT (5.8)
-    statx_mnt_id: bool  # STATX_MNT_ID (5.8)
-    statx_unique_id: bool  # STATX_MNT_ID_UNIQUE (6.8); silently absent before
-    openat2: Interface
-    name_to_handle_at: Interface
-    handle_fid: bool  # AT_HANDLE_FID (6.5): works on overlayfs, procfs, nsfs
-    listmount: Interface
-    statmount: Interface
-    statmount_records: bool  # statmount gives every field of a mountinfo line
-    procfs: Interface
+    __slots__ = ()
 
 
 # Fields a statmount reply needs to rebuild a whole mountinfo line: fs subtype and source

@@ -140,6 +140,12 @@ def test_info_prints_every_field(tmp_path: Path) -> None:
         ["list", "-o", "BOGUS"],
         ["bogus"],
         ["list", "--bogus"],
+        ["list", "-o"],
+        ["list", "--tree=yes"],
+        ["list", "extra"],
+        ["find", "/", "/"],
+        ["find"],
+        ["doctor", "x"],
         [],
     ],
     ids=lambda a: " ".join(a) or "(nothing)",
@@ -204,3 +210,10 @@ def test_the_fast_json_writer_writes_what_json_dumps_writes(tmp_path: Path) -> N
         rows = [commands._json_row(m, columns) for m in mounts]
         assert commands._json_flat(mounts, columns) == json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)
     assert commands._json_flat([], commands.DEFAULT_COLUMNS) == json.dumps({"filesystems": []}, indent=3)
+
+
+def test_options_are_read_as_argparse_reads_them() -> None:
+    expected = run("find", "/", "-o", "TARGET,ID").stdout
+    for spelling in (["-oTARGET,ID", "/"], ["--output=TARGET,ID", "/"], ["--output", "TARGET,ID", "--", "/"]):
+        assert run("find", *spelling).stdout == expected, spelling
+    assert json.loads(run("list", "--json", "--under=/", "-o", "ID").stdout)["filesystems"]

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Optional
 
 from ..errors import Unsupported
 from ..kernel import fhandle as k
 from ..probe import capabilities
 from . import _calls, _resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def _mount_id(dirfd: int, name: bytes, flags: int) -> Optional[int]:

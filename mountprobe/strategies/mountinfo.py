@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import List, Optional
 
 from .. import mountinfo as mi
 from ..errors import MountprobeError, Unsupported
@@ -19,6 +18,10 @@ from ..kernel import statx as kx
 from ..model import Mount, parents_first
 from ..probe import capabilities
 from . import _calls, _resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
 
 
 def _plain(m: Mount, with_propagate_from: bool) -> Mount:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Callable, Dict, List, Optional, Tuple
 
 from .. import _paths
 from .._paths import is_below
@@ -23,6 +22,10 @@ from ..model import Mount, collector_paused, parents_first
 from ..mountinfo import split_options
 from ..probe import capabilities
 from . import _calls, _resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 RECORD = (
     k.STATMOUNT_SB_BASIC
