@@ -276,7 +276,7 @@ def report(results: Dict[str, Dict[str, float]], elapsed: float) -> str:
     lines += ["", "## Targets", "", "| target | ratio | limit | |", "|---|---|---|---|"]
     for what, ratio, limit, verdict in _verdicts(results):
         lines.append(f"| {what} | {'-' if ratio is None else f'{ratio:.3f}'} | {limit} | {verdict} |")
-    lines += ["", "## Side by side", ""]
+    lines += ["", "## Side by side", "", "mountprobe's cost divided by the other's: below 1, mountprobe is faster.", ""]
     for n in names:
         r = results[n]
         pairs = [
@@ -300,21 +300,22 @@ def plot(results: Dict[str, Dict[str, float]], path: str) -> bool:
     except ImportError:
         return False
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharey=True)
+    colors = [plt.get_cmap("tab20")(i) for i in range(20)]
     for ax, kind in zip(axes, ("normal", "slave")):
         names = [n for n in results if n.startswith(kind)]
         xs = [results[n]["mounts"] for n in names]
-        for method in METHODS:
+        for color, method in zip(colors, METHODS):
             ys = [results[n].get(method) for n in names]
             if len(xs) > 1 and all(y is not None for y in ys):
                 style = "--" if method.startswith("$") else "-"
                 marker = "s" if "mountprobe" in method else "o"
-                ax.plot(xs, ys, style, marker=marker, label=method, linewidth=1.4, markersize=4)
+                ax.plot(xs, ys, style, color=color, marker=marker, label=method, linewidth=1.4, markersize=4)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("mounts in the namespace")
         ax.set_title("normal namespace" if kind == "normal" else "slave namespace (binds of one peer group)")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("seconds per call (median)")
+    axes[0].set_ylabel("seconds per call (commands: per run)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="center right")
     fig.subplots_adjust(right=0.78)
@@ -326,6 +327,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small scenarios only (about a minute)")
     parser.add_argument("--only", help="scenarios to run, e.g. 'normal 10000,slave 5000' (no report written)")
+    parser.add_argument("--from", dest="saved", help="write the report and plot from a saved JSON run")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "docs", "benchmarks.md"), help="report path")
     args = parser.parse_args()
     if args.quick:
@@ -344,6 +346,10 @@ def main() -> int:
         plan = [(k, int(n)) for k, n in (w.split() for w in wanted)]
     started = time.monotonic()
     results: Dict[str, Dict[str, float]] = {}
+    if args.saved:
+        with open(args.saved) as f:
+            saved = json.load(f)
+        plan, results, started = [], saved["results"], started - saved["elapsed"]
     for kind, count in plan:
         t = time.monotonic()
         builder = normal if kind == "normal" else slave
@@ -363,6 +369,9 @@ def main() -> int:
         return 0 if ok else 1
     with open(args.out, "w") as f:
         f.write(report(results, elapsed))
+    if not args.saved:
+        with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
+            json.dump({"elapsed": elapsed, "results": results}, f, indent=1)
     png = os.path.join(os.path.dirname(args.out), "benchmarks.png")
     print(f"wrote {args.out}" + (f" and {png}" if plot(results, png) else " (no plot: pip install '.[bench]')"))
     print(f"{elapsed:.0f} s in all")
