@@ -22,7 +22,6 @@ plot (docs/benchmarks.png, with the optional ``[bench]`` extra: matplotlib).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -37,15 +36,14 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from _ns import MS_REC, MS_SHARED, MS_SLAVE, bind, enter_private_namespace, propagation, tmpfs, unshare
+from _ns import MS_REC, MS_SHARED, MS_SLAVE, bind, propagation, tmpfs, unshare
+from bench_core import in_child, raw_mountinfo, raw_statx
+from bench_core import per_call as one_round
 
 import mountprobe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLONE_NEWNS = 0x00020000
-_STATX = {"x86_64": 332, "aarch64": 291}[os.uname().machine]
-_libc = ctypes.CDLL(None, use_errno=True)
-_statx_buf = ctypes.create_string_buffer(256)
 # (name, in-process?) in the order of the tables; "raw" rows are the floors.
 METHODS = [
     "raw statx",
@@ -79,30 +77,10 @@ TARGETS = [
 FLAT = ("is_mountpoint at 10,000 mounts <= 1.3x at 100", "normal 10000", "normal 100", "mountprobe.is_mountpoint", 1.3)
 
 
-def raw_statx(path: bytes) -> int:
-    return int(_libc.syscall(_STATX, -100, path, 0x800 | 0x4000, 0x1 | 0x100, _statx_buf))
-
-
-def raw_read() -> bytes:
-    with open("/proc/self/mountinfo", "rb", buffering=0) as f:
-        return f.readall()
-
-
 def per_call(fn: Callable[[], object], budget: float, rounds: int) -> float:
-    """The best of ``rounds`` of the seconds per call, each round looping ``budget`` s: what
-    the code costs; slower rounds measure other load on the machine (as scripts/bench_core.py
-    and the timeit docs advise)."""
-    times = []
-    for _ in range(rounds):
-        n, start = 0, time.perf_counter()
-        while True:
-            fn()
-            n += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= budget:
-                break
-        times.append(elapsed / n)
-    return min(times)
+    """The best of ``rounds`` rounds of bench_core's timing loop: what the code costs; slower
+    rounds measure other load on the machine (as the timeit docs advise)."""
+    return min(one_round(fn, budget) for _ in range(rounds))
 
 
 def per_run(argv: Sequence[object], budget: float, most: int) -> float:
@@ -148,7 +126,7 @@ def measure(base: str, mp: str, sub: str, quick: bool) -> Dict[str, float]:
         "mountprobe.is_mounted": per_call(lambda: mountprobe.is_mounted(b, fstype="tmpfs"), budget, rounds),
         "mountprobe.mounts_under (10 below)": per_call(lambda: mountprobe.mounts_under(sub), slow, rounds),
         "mountprobe.list_mounts": per_call(mountprobe.list_mounts, slow, rounds),
-        "read /proc/self/mountinfo": per_call(raw_read, slow, rounds),
+        "read /proc/self/mountinfo": per_call(raw_mountinfo, slow, rounds),
         "psutil.disk_partitions(all=True)": per_call(lambda: psutil.disk_partitions(all=True), slow, rounds),
     }
     run_budget = 1.0 if quick else 3.0
@@ -203,32 +181,6 @@ def slave(count: int, quick: bool) -> Dict[str, float]:
     unshare(CLONE_NEWNS)
     propagation("/", MS_REC | MS_SLAVE)
     return measure(base, mp, sub, quick)
-
-
-def in_child(fn: Callable[[], Dict[str, float]]) -> Dict[str, float]:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        code = 0
-        try:
-            enter_private_namespace()
-            data = json.dumps(fn()).encode()
-        except BaseException as exc:
-            data, code = json.dumps({"error": repr(exc)}).encode(), 1
-        while data:
-            data = data[os.write(w, data) :]
-        os._exit(code)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    result: Dict[str, float] = json.loads(b"".join(chunks))
-    if "error" in result:
-        raise RuntimeError(result["error"])
-    return result
 
 
 def _fmt(seconds: Optional[float]) -> str:

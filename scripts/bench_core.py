@@ -94,10 +94,11 @@ def in_child(fn: Callable[[], Dict[str, float]]) -> Dict[str, float]:
         code = 0
         try:
             enter_private_namespace()
-            os.write(w, json.dumps(fn()).encode())
+            data = json.dumps(fn()).encode()
         except BaseException as exc:  # report, then exit without running the parent's cleanup
-            os.write(w, json.dumps({"error": repr(exc)}).encode())
-            code = 1
+            data, code = json.dumps({"error": repr(exc)}).encode(), 1
+        while data:
+            data = data[os.write(w, data) :]
         os._exit(code)
     os.close(w)
     data = b""
