@@ -36,8 +36,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from _ns import MS_REC, MS_SHARED, MS_SLAVE, bind, propagation, tmpfs, unshare
-from bench_core import in_child, raw_mountinfo, raw_statx
+from _ns import tmpfs
+from bench_core import become_container, in_child, raw_mountinfo, raw_statx
 from bench_core import per_call as one_round
 
 import mountprobe
@@ -169,17 +169,7 @@ def normal(count: int, quick: bool) -> Dict[str, float]:
 
 def slave(count: int, quick: bool) -> Dict[str, float]:
     base, mp, sub = _scratch()
-    shared = os.path.join(base, "shared")
-    os.mkdir(shared)
-    tmpfs(shared, "peers")
-    propagation(shared, MS_SHARED)
-    os.mkdir(os.path.join(base, "b"))
-    for i in range(count):
-        os.mkdir(os.path.join(base, "b", str(i)))
-        bind(shared, os.path.join(base, "b", str(i)))  # each bind joins the peer group
-    os.open("/proc/self/ns/mnt", os.O_RDONLY)  # keeps the first namespace, and its peers
-    unshare(CLONE_NEWNS)
-    propagation("/", MS_REC | MS_SLAVE)
+    become_container(base, count)
     return measure(base, mp, sub, quick)
 
 

@@ -171,9 +171,11 @@ def point_queries(args: argparse.Namespace, extra: int) -> Dict[str, float]:
     return out
 
 
-def slave_namespace(args: argparse.Namespace, binds: int) -> Dict[str, float]:
-    base = tempfile.mkdtemp(prefix="mp-bench-")
-    tmpfs(base, "bench")
+def become_container(base: str, binds: int) -> None:
+    """``binds`` binds of one shared mount under ``base``, then a new namespace in which
+    every mount is a slave of its copy outside: the container case, where mountinfo is
+    quadratic. The fd keeps the first namespace, and with it the peer group, alive after
+    this process leaves it."""
     shared = os.path.join(base, "shared")
     os.mkdir(shared)
     tmpfs(shared, "peers")
@@ -183,11 +185,15 @@ def slave_namespace(args: argparse.Namespace, binds: int) -> Dict[str, float]:
         target = os.path.join(base, "b", str(i))
         os.mkdir(target)
         bind(shared, target)  # each bind of a shared mount joins its peer group
-    # The container: every mount a slave of its copy outside. The fd keeps the first
-    # namespace, and with it the peer group, alive after this process leaves it.
     os.open("/proc/self/ns/mnt", os.O_RDONLY)
     unshare(CLONE_NEWNS)
     propagation("/", MS_REC | MS_SLAVE)
+
+
+def slave_namespace(args: argparse.Namespace, binds: int) -> Dict[str, float]:
+    base = tempfile.mkdtemp(prefix="mp-bench-")
+    tmpfs(base, "bench")
+    become_container(base, binds)
     out: Dict[str, float] = {"mounts": float(len(mountprobe.list_mounts()))}
     answer = mountprobe.last_answer()
     assert answer is not None and answer.strategy == "statmount", answer
