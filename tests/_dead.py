@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
-from _ns import MNT_DETACH, in_user_namespace, mount, umount
+from _ns import MNT_DETACH, in_user_namespace, mount, read_until_closed, umount
 
 # linux/fuse.h
 FUSE_LOOKUP, FUSE_GETATTR, FUSE_STATFS, FUSE_INIT = 1, 3, 17, 26
@@ -70,32 +70,25 @@ def within(seconds: float, query: Callable[[], Any], setup: Optional[Callable[[]
             data = data[os.write(write_end, data) :]
         os._exit(0)
     os.close(write_end)
-    chunks = []
-    deadline = time.monotonic() + seconds
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                os.kill(pid, signal.SIGKILL)
-                # A FUSE request the server has read cannot be interrupted, even by SIGKILL:
-                # such a child dies when the server does (the test's pid namespace ends).
-                for _ in range(20):
-                    if os.waitpid(pid, os.WNOHANG)[0]:
-                        break
-                    time.sleep(0.01)
-                pid = 0
-                return Timeout(seconds)
-            chunk = os.read(read_end, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        report = read_until_closed(read_end, seconds)
+        if report is None:
+            os.kill(pid, signal.SIGKILL)
+            # A FUSE request the server has read cannot be interrupted, even by SIGKILL:
+            # such a child dies when the server does (the test's pid namespace ends).
+            for _ in range(20):
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+                time.sleep(0.01)
+            pid = 0
+            return Timeout(seconds)
     finally:
         os.close(read_end)
         if pid:
             os.waitpid(pid, 0)
-    if not chunks:
+    if not report:
         return RuntimeError("the query's process died without a report")
-    _, value = pickle.loads(b"".join(chunks))
+    _, value = pickle.loads(report)
     return value
 
 

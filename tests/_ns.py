@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import Any, Callable, List, Optional, TypeVar, Union
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -111,6 +111,21 @@ def _report(fd: int, kind: bytes, text: str) -> None:
         data = data[os.write(fd, data) :]
 
 
+def read_until_closed(fd: int, seconds: float) -> Optional[bytes]:
+    """Everything written to pipe ``fd`` until its writer closes it, or None when that has
+    not happened within ``seconds``."""
+    chunks: List[bytes] = []
+    until = time.monotonic() + seconds
+    while True:
+        left = until - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
 def isolated(test: F, deadline: float = DEADLINE) -> F:
     """Run ``test`` in a child process inside a private mount namespace (see module doc)."""
 
@@ -126,22 +141,14 @@ def isolated(test: F, deadline: float = DEADLINE) -> F:
             os.close(read_end)
             _run_in_namespaces(write_end, test, args, kwargs)
         os.close(write_end)
-        chunks = []
-        until = time.monotonic() + deadline
         try:
-            while True:
-                left = until - time.monotonic()
-                if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                    os.kill(pid, signal.SIGKILL)  # and with it the test's pid namespace
-                    pytest.fail(f"test did not finish within {deadline:.0f} s", pytrace=False)
-                chunk = os.read(read_end, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
+            report = read_until_closed(read_end, deadline)
+            if report is None:
+                os.kill(pid, signal.SIGKILL)  # and with it the test's pid namespace
+                pytest.fail(f"test did not finish within {deadline:.0f} s", pytrace=False)
         finally:
             os.close(read_end)
             os.waitpid(pid, 0)
-        report = b"".join(chunks)
         if report[:1] == b"S":
             pytest.skip(report[1:].decode())
         if report[:1] != b"P":
