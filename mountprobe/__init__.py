@@ -32,12 +32,21 @@ _HOMES = {
     "Interface": "probe",
     "capabilities": "probe",
     "with_timeout": "timeout",
+    "MountedBelow": "errors",
+    "safe_rmtree": "rmtree",
+    "Event": "events",
+    "Watcher": "events",
+    "wait_for_mount": "events",
+    "wait_for_unmount": "events",
+    "watch": "events",
 }
 __all__ = [
     "Answer",
     "Capabilities",
+    "Event",
     "Interface",
     "Mount",
+    "MountedBelow",
     "MountprobeError",
     "ParseError",
     "ParseWarning",
@@ -54,7 +63,12 @@ __all__ = [
     "mounts_under",
     "parse_mountinfo",
     "read_mountinfo",
+    "safe_rmtree",
     "still_mounted",
+    "wait_for_mount",
+    "wait_for_unmount",
+    "watch",
+    "Watcher",
     "with_timeout",
 ]
 
@@ -87,6 +101,7 @@ if TYPE_CHECKING:
     from .api import (
         still_mounted as still_mounted,
     )
+    from .errors import MountedBelow as MountedBelow
     from .errors import (
         MountprobeError as MountprobeError,
     )
@@ -99,6 +114,11 @@ if TYPE_CHECKING:
     from .errors import (
         Unsupported as Unsupported,
     )
+    from .events import Event as Event
+    from .events import Watcher as Watcher
+    from .events import wait_for_mount as wait_for_mount
+    from .events import wait_for_unmount as wait_for_unmount
+    from .events import watch as watch
     from .model import (
         Answer as Answer,
     )
@@ -123,6 +143,7 @@ if TYPE_CHECKING:
     from .probe import (
         capabilities as capabilities,
     )
+    from .rmtree import safe_rmtree as safe_rmtree
     from .timeout import (
         with_timeout as with_timeout,
     )

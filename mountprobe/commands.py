@@ -254,6 +254,90 @@ def _info(args: _Args) -> int:
     return 0
 
 
+# ``watch``: findmnt --poll's columns, three of them about the event rather than the mount.
+WATCH_COLUMNS = ["ACTION", "TARGET", "SOURCE", "FSTYPE", "OPTIONS", "OLD-TARGET", "OLD-OPTIONS"]
+_WIDTHS = {"ACTION": 8, "TARGET": 24, "SOURCE": 12, "FSTYPE": 8, "OPTIONS": 24, "OLD-TARGET": 24}
+
+
+def _event_cell(event: Any, column: str) -> Any:
+    if column == "ACTION":
+        return event.action
+    if column == "OLD-TARGET":  # like findmnt: the old place of a move or umount
+        return event.old.mountpoint if event.action in ("move", "umount") else None
+    if column == "OLD-OPTIONS":  # and the old options of a remount or umount
+        return _options(event.old) if event.action in ("remount", "umount") else None
+    return COLUMNS[column](event.mount)
+
+
+def _watch_columns(text: Optional[str]) -> List[str]:
+    if not text:
+        return WATCH_COLUMNS
+    extend = text.startswith("+")
+    names = [c.strip().upper() for c in text.lstrip("+").split(",") if c.strip()]
+    unknown = [c for c in names if c not in COLUMNS and c not in WATCH_COLUMNS]
+    if unknown:
+        known = ",".join(dict.fromkeys([*WATCH_COLUMNS, *COLUMNS]))
+        raise _UsageError(f"unknown column: {', '.join(unknown)} (known: {known})")
+    return WATCH_COLUMNS + names if extend else names
+
+
+def _seconds(text: Optional[str]) -> Optional[float]:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise _UsageError(f"watch: --timeout takes a number of seconds, not {text!r}")
+    return value
+
+
+def _watch(args: _Args) -> int:
+    """Print events until --first-only or --timeout ends the watch: exit 0 when one was
+    printed, 1 on an error or when the time passed without one (130 on Ctrl-C)."""
+    import time
+
+    from . import events
+
+    columns = _watch_columns(args.output)
+    actions = set(events.ACTIONS)
+    if args.action is not None:
+        actions = {a.strip() for a in args.action.split(",") if a.strip()}
+        if not actions or not actions <= set(events.ACTIONS):
+            raise _UsageError(f"watch: --action takes some of {','.join(events.ACTIONS)}, not {args.action!r}")
+    timeout = _seconds(args.timeout)
+    until = None if timeout is None else time.monotonic() + timeout
+    printed = 0
+    with events.watch(under=args.under) as watcher:
+        while True:
+            left = None if until is None else until - time.monotonic()
+            if left is not None and left <= 0:
+                return 0 if printed else 1
+            for event in watcher.read(left):
+                if event.action not in actions:
+                    continue
+                if args.json:
+                    import json
+
+                    row = {c.lower(): _json_value(c, _event_cell(event, c)) for c in columns}
+                    _json(json.dumps(row, ensure_ascii=False))
+                else:
+                    if not printed:  # the header comes with the first event, as findmnt's does
+                        _watch_row([c.encode() for c in columns], columns)
+                    _watch_row([_cell_text(_event_cell(event, c)) for c in columns], columns)
+                sys.stdout.flush()
+                printed += 1
+                if args.first_only:
+                    return 0
+
+
+def _watch_row(cells: List[bytes], columns: List[str]) -> None:
+    padded = [cell + b" " * (_WIDTHS.get(c, 0) - len(_display(cell))) for cell, c in zip(cells, columns)]
+    _out(b" ".join(padded).rstrip() + b"\n")
+    sys.stdout.flush()
+
+
 # The commands and their options, parsed by hand: argparse (with the gettext, locale and
 # shutil it pulls in) costs a command 20 ms of start-up, more than the rest of ``find``.
 # command: (help, positional metavar or "", {option: (attribute, metavar or "" for a flag, help)})
@@ -276,6 +360,20 @@ COMMAND_SPECS: Dict[str, Tuple[str, str, Dict[str, Tuple[str, str, str]]]] = {
         },
     ),
     "info": ("every field of the mount that holds PATH", "PATH", {}),
+    "watch": (
+        "print mount events as they happen (like findmnt --poll); exit 0 once one was printed",
+        "",
+        {
+            "--under": ("under", "PATH", "only mounts at or below PATH"),
+            "--action": ("action", "LIST", "only these actions: mount,umount,remount,move"),
+            "--first-only": ("first_only", "", "stop after the first event"),
+            "--timeout": ("timeout", "S", "stop after S seconds (exit 1 if no event was printed)"),
+            "-J": ("json", "", "one JSON object per event and line"),
+            "--json": ("json", "", ""),
+            "-o": ("output", "COLS", "columns, comma-separated; +COLS adds to " + ",".join(WATCH_COLUMNS)),
+            "--output": ("output", "COLS", ""),
+        },
+    ),
     "doctor": ("which kernel interfaces work here, and which strategy answers each question", "", {}),
 }
 
@@ -286,9 +384,11 @@ class _Args:
     def __init__(self, command: str) -> None:
         self.command = command
         self.path = ""  # always given where the command takes a PATH
-        self.json = self.tree = False
+        self.json = self.tree = self.first_only = False
         self.output: Optional[str] = None
         self.under: Optional[str] = None
+        self.action: Optional[str] = None
+        self.timeout: Optional[str] = None
 
 
 class _Exit(Exception):
@@ -384,7 +484,7 @@ def run(argv: Sequence[str]) -> int:
         args = _parse(argv)
     except _Exit as done:  # help, version, or a usage error already printed
         return done.status
-    run = {"find": _find, "list": _list, "info": _info, "doctor": _doctor}[args.command]
+    run = {"find": _find, "list": _list, "info": _info, "doctor": _doctor, "watch": _watch}[args.command]
     import _signal  # type: ignore[import-not-found, unused-ignore]  # signal imports enum: 7 ms
 
     from .errors import MountprobeError

@@ -3,6 +3,10 @@ usual meaning; everything specific to this library derives from ``MountprobeErro
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .model import Mount
+
 
 class MountprobeError(Exception):
     """Base of every error specific to mountprobe."""
@@ -25,3 +29,19 @@ class ParseError(MountprobeError, ValueError):
 
 class ParseWarning(UserWarning):
     """A malformed mountinfo line was skipped; the rest of the table was kept."""
+
+
+class MountedBelow(MountprobeError):
+    """``safe_rmtree`` refused: something is mounted at or below ``path``. ``mounts`` lists
+    what is mounted there now; ``during`` is True when the mount appeared while the tree was
+    being deleted (what was deleted before stays deleted; nothing in the mount was touched)."""
+
+    def __init__(self, path: str, mounts: list[Mount], during: bool) -> None:
+        shown = ", ".join(f"{m.mountpoint} ({m.fstype} {m.source or '-'})" for m in mounts[:10])
+        more = f" and {len(mounts) - 10} more" if len(mounts) > 10 else ""
+        when = "a mount appeared during the deletion, which stopped there" if during else "nothing was deleted"
+        listing = f": {shown}{more}" if mounts else ""
+        super().__init__(f"refusing to delete {path}: mounted at or below it{listing} ({when})")
+        self.path = path
+        self.mounts = mounts
+        self.during = during

@@ -6,12 +6,14 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 _ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[os.uname().machine]
 NUMBERS = {
-    "x86_64": {"statx": 332, "name_to_handle_at": 303, "openat2": 437, "statmount": 457, "listmount": 458},
-    "aarch64": {"statx": 291, "name_to_handle_at": 264, "openat2": 437, "statmount": 457, "listmount": 458},
+    "x86_64": {"statx": 332, "name_to_handle_at": 303, "openat2": 437, "statmount": 457, "listmount": 458}
+    | {"fanotify_init": 300, "openat": 257},
+    "aarch64": {"statx": 291, "name_to_handle_at": 264, "openat2": 437, "statmount": 457, "listmount": 458}
+    | {"fanotify_init": 262, "openat": 56},
 }[os.uname().machine]
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
@@ -122,6 +124,56 @@ def statx_without_unique_ids() -> None:
     fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
+    listener.append(fd)
+    ready.set()
+
+
+_FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE: let the kernel run the call as made
+
+
+def before_open(hook: Callable[[bytes], None]) -> None:
+    """From now on, in this thread, each openat(2) and openat2(2) first waits for
+    ``hook(path)`` to return (run by a supervisor thread), then runs unchanged: a test's
+    way to change the world at an exact point of a walk (a mount appearing mid-deletion)."""
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    listener: list[int] = []
+    ready = threading.Event()
+
+    def supervise() -> None:
+        ready.wait()
+        buf = ctypes.create_string_buffer(_NOTIF.size)
+        while True:
+            ctypes.memset(buf, 0, _NOTIF.size)
+            if libc.ioctl(listener[0], _NOTIF_RECV, buf) != 0:
+                continue
+            notif_id, _pid, _flags, _nr, _arch, _ip, _dirfd, path, *_ = _NOTIF.unpack(buf.raw)
+            try:
+                hook(ctypes.string_at(path))  # the same address space: the caller's path is ours to read
+            finally:
+                resp = ctypes.create_string_buffer(_NOTIF_RESP.pack(notif_id, 0, 0, _FLAG_CONTINUE))
+                libc.ioctl(listener[0], _NOTIF_SEND, resp)
+
+    threading.Thread(target=supervise, daemon=True).start()  # before the filter: unfiltered
+    prog = [
+        _insn(_LD_ABS, 0, 0, 4),
+        _insn(_JEQ, 1, 0, _ARCH),
+        _insn(_RET, 0, 0, _KILL),
+        _insn(_LD_ABS, 0, 0, 0),
+        _insn(_JEQ, 2, 0, NUMBERS["openat"]),
+        _insn(_JEQ, 1, 0, NUMBERS["openat2"]),
+        _insn(_RET, 0, 0, _ALLOW),
+        _insn(_RET, 0, 0, _RET_USER_NOTIF),
+    ]
+    code = ctypes.create_string_buffer(b"".join(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    libc.syscall.restype = ctypes.c_long
     fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
     if fd < 0:
         raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")

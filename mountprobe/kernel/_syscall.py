@@ -21,9 +21,9 @@ _MACHINE = os.uname().machine
 # asm-generic table that aarch64 (and riscv64, loongarch64) use.
 _UNIFIED = {"openat2": 437, "statmount": 457, "listmount": 458}
 _PER_ARCH = {
-    "x86_64": {"statx": 332, "name_to_handle_at": 303},
-    "aarch64": {"statx": 291, "name_to_handle_at": 264},
-    "riscv64": {"statx": 291, "name_to_handle_at": 264},
+    "x86_64": {"statx": 332, "name_to_handle_at": 303, "fanotify_init": 300, "fanotify_mark": 301},
+    "aarch64": {"statx": 291, "name_to_handle_at": 264, "fanotify_init": 262, "fanotify_mark": 263},
+    "riscv64": {"statx": 291, "name_to_handle_at": 264, "fanotify_init": 262, "fanotify_mark": 263},
 }
 
 libc = ctypes.CDLL(None, use_errno=True)

@@ -356,6 +356,13 @@ def list_mounts(with_propagate_from: bool) -> List[Mount]:
     return _records(_subtree(k.LSMT_ROOT), with_propagate_from)
 
 
+def every_mount() -> List[Mount]:
+    """The whole table by listmount and statmount, slave mounts or not: the view of a
+    watcher whose events name mounts by unique id."""
+    _require(listing=True)
+    return _records(_subtree(k.LSMT_ROOT), False)
+
+
 def still_mounted(m: Mount) -> bool:
     """Is the mount with ``m.unique_id`` still attached? Unique ids are never reused, so a
     new mount at the same place is never mistaken for it."""

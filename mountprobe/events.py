@@ -1,0 +1,436 @@
+"""Mount events: ``watch()``, ``wait_for_mount()`` and ``wait_for_unmount()``.
+
+A ``Watcher`` keeps a view of the namespace's mounts (id -> Mount) and turns the kernel's
+signals into ``Event(action, mount, old)`` records. Two backends, best first:
+
+``fanotify`` (Linux 6.15, and CAP_SYS_ADMIN over the mount namespace): ``FAN_MNT_ATTACH``
+and ``FAN_MNT_DETACH`` name each mount by its unique id, in the order they happened, so
+no attach or detach merges into another: a mount that is moved and then unmounted gives
+three events. The event carries only the id, and the mount is described when the event is
+read: a mount already gone by then (attached and detached within one read) gives no event.
+A queue overflow (16,384 events unread) forces a full resync, counted in ``overflows``.
+fanotify has no remount event: remounts are found by re-reading the watched mounts when
+mountinfo signals a change (``POLLPRI``), so two quick remounts of one mount may show as one.
+
+``poll`` (any kernel with ``/proc``): ``POLLPRI`` on ``/proc/thread-self/mountinfo``, then a
+fresh listing diffed against the last by mount id (unique ids where the kernel has them),
+as ``findmnt --poll`` does. It sees differences between two listings: a mount that comes
+and goes between them is not seen, and several changes of one mount merge into one event.
+Its cost per wake-up is one listing of the whole namespace.
+
+Neither sees propagation changes (``--make-shared``), which raise no kernel signal.
+
+The waits need no view: each change in the namespace wakes them (``POLLPRI`` on mountinfo,
+else a fanotify group), and they ask their one question again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import time
+from collections import namedtuple
+
+from . import _paths
+from .errors import MountprobeError, Unsupported
+from .kernel import fanotify as kf
+from .model import Mount
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+
+    from ._paths import PathArg
+
+    _Check = Callable[[], Tuple[bool, Optional[Mount]]]
+
+    class _EventFields(NamedTuple):
+        action: str
+        mount: Mount
+        old: Optional[Mount]
+
+else:
+    _EventFields = namedtuple("Event", "action mount old", module=__name__)
+
+MOUNT, UMOUNT, REMOUNT, MOVE = "mount", "umount", "remount", "move"
+ACTIONS = (MOUNT, UMOUNT, REMOUNT, MOVE)
+FANOTIFY, POLL = "fanotify", "poll"
+
+
+class Event(_EventFields):
+    """One change: ``action`` is mount, umount, remount or move; ``mount`` is the mount as it
+    is now (for umount: as it was last seen); ``old`` is it before the change (None for
+    mount; for umount the same record as ``mount``)."""
+
+    __slots__ = ()
+
+
+def _key(m: Mount) -> int:
+    """The view's key: the unique id where the listing has one for every mount (statmount),
+    else the legacy id, which the kernel reuses (see ``_same_mount``)."""
+    return m.unique_id if m.unique_id is not None else m.id
+
+
+def _same_mount(a: Mount, b: Mount) -> bool:
+    """Is ``b`` still the mount ``a`` was? Only in doubt for legacy ids, which are reused."""
+    if a.unique_id is not None and b.unique_id is not None:
+        return a.unique_id == b.unique_id
+    return (a.major, a.minor, a.root, a.fstype) == (b.major, b.minor, b.root, b.fstype)
+
+
+def _change(old: Optional[Mount], new: Mount) -> Optional[Event]:
+    if old is None:
+        return Event(MOUNT, new, None)
+    if old.mountpoint != new.mountpoint or old.parent_id != new.parent_id:
+        return Event(MOVE, new, old)
+    if old.options != new.options or old.super_options != new.super_options:
+        return Event(REMOUNT, new, old)
+    return None
+
+
+def _diff(old: Dict[int, Mount], new: List[Mount]) -> List[Event]:
+    """The events that turn listing ``old`` into listing ``new`` (both keyed alike):
+    umounts (children first), then moves and remounts, then mounts (parents first)."""
+    now = {_key(m): m for m in new}
+    gone = [m for k, m in old.items() if k not in now or not _same_mount(m, now[k])]
+    events = [Event(UMOUNT, m, m) for m in reversed(gone)]
+    changed = []
+    for m in new:
+        before = old.get(_key(m))
+        event = _change(before if before is not None and _same_mount(before, m) else None, m)
+        if event is not None:
+            changed.append(event)
+    events += [e for e in changed if e.action != MOUNT] + [e for e in changed if e.action == MOUNT]
+    return events
+
+
+def _mountinfo_fd() -> Optional[int]:
+    for path in ("/proc/thread-self/mountinfo", "/proc/self/mountinfo"):
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+    return None
+
+
+def _fanotify_group() -> int:
+    """A non-blocking fanotify group that reports every attach and detach in this thread's
+    mount namespace; Unsupported where the kernel or the sandbox refuses."""
+    try:
+        fd = kf.fanotify_init(kf.FAN_CLASS_NOTIF | kf.FAN_REPORT_MNT | kf.FAN_CLOEXEC | kf.FAN_NONBLOCK, os.O_RDONLY)
+    except OSError as exc:  # EINVAL: < 6.15; ENOSYS: no CONFIG_FANOTIFY; EPERM: seccomp
+        raise Unsupported(f"fanotify_init(FAN_REPORT_MNT): {errno.errorcode.get(exc.errno or 0, exc.errno)}") from None
+    try:
+        ns = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        os.close(fd)
+        raise Unsupported(f"no /proc/thread-self/ns/mnt to mark: {exc.strerror}") from None
+    try:
+        kf.fanotify_mark(fd, kf.FAN_MARK_ADD | kf.FAN_MARK_MNTNS, kf.FAN_MNT_ATTACH | kf.FAN_MNT_DETACH, ns)
+    except OSError as exc:  # EPERM: no CAP_SYS_ADMIN over the namespace
+        os.close(fd)
+        raise Unsupported(f"fanotify_mark(FAN_MARK_MNTNS): {errno.errorcode.get(exc.errno or 0, exc.errno)}") from None
+    finally:
+        os.close(ns)
+    return fd
+
+
+class Watcher:
+    """Mount events of this thread's mount namespace, from ``watch()``.
+
+    Iterate it (blocks), or call ``read(timeout)`` for the events ready within ``timeout``
+    seconds. ``fileno()`` becomes readable when events may be ready, for select/epoll or
+    ``loop.add_reader(w.fileno(), ...)`` followed by ``w.read(0)``. ``mounts()`` is the view
+    the events have built: after the events are read, it equals the namespace's table (of
+    mounts at or below ``under``). Close it (or use ``with``) to release its descriptors."""
+
+    def __init__(self, under: Optional[PathArg] = None, backend: Optional[str] = None) -> None:
+        if backend not in (None, FANOTIFY, POLL):
+            raise ValueError(f"backend must be {FANOTIFY!r}, {POLL!r} or None, not {backend!r}")
+        self._under: Optional[bytes] = None
+        if under is not None:
+            from .strategies import _resolve
+
+            self._under = _resolve.canonical(_paths.to_bytes(under))
+        self._fan: Optional[int] = None
+        self._check: Optional[int] = None
+        self._bell: Optional[int] = None
+        self._epoll = select.epoll()
+        self.why = ""  # why the poll backend was chosen, where it was
+        self.overflows = 0  # fanotify queue overflows, each followed by a full resync
+        try:
+            self._open(backend)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, backend: Optional[str]) -> None:
+        if backend != POLL:
+            try:
+                self._fan = self._fanotify()
+            except Unsupported as exc:
+                if backend == FANOTIFY:
+                    raise
+                self.why = str(exc)
+        # Two opens of mountinfo: the doorbell in the epoll set (any poll of it, an event
+        # loop's included, consumes its signal) and the one this watcher polls to know.
+        self._check = _mountinfo_fd()
+        self._bell = _mountinfo_fd()
+        if self._fan is None and self._check is None:
+            raise Unsupported(f"no mount events here: {self.why}; and no /proc/self/mountinfo to poll")
+        if self._fan is not None:
+            self._epoll.register(self._fan, select.EPOLLIN)
+        if self._bell is not None:
+            self._epoll.register(self._bell, select.EPOLLPRI)
+        self.backend = FANOTIFY if self._fan is not None else POLL
+        self._view: Dict[int, Mount] = {_key(m): m for m in self._listing()}
+
+    def _fanotify(self) -> int:
+        from .probe import capabilities
+
+        caps = capabilities()
+        if not caps.statmount_records or not caps.listmount.usable:
+            raise Unsupported(f"statmount cannot describe the mounts fanotify names: {caps.statmount.detail}")
+        return _fanotify_group()
+
+    # -- the view ------------------------------------------------------------------------
+
+    def _listing(self) -> List[Mount]:
+        """The whole table: by statmount where it gives whole records (unique ids in every
+        record, never a torn read), else one mountinfo read keyed by legacy ids only (the
+        unique ids it may carry come and go with races in the read)."""
+        from .strategies import statmount
+
+        try:
+            return statmount.every_mount()
+        except Unsupported:
+            if self._fan is not None:
+                raise
+        from . import api
+
+        return [m._replace(unique_id=None, parent_unique_id=None) for m in api.list_mounts()]
+
+    def _describe(self, mnt_id: int) -> Optional[Mount]:
+        from .strategies import statmount
+
+        try:
+            return statmount.describe(mnt_id, False)
+        except (FileNotFoundError, PermissionError, Unsupported):
+            return None  # gone already (its DETACH follows), or outside this root
+
+    def _watched(self, event: Event) -> bool:
+        return self._in_scope(event.mount) or (event.old is not None and self._in_scope(event.old))
+
+    def mounts(self) -> List[Mount]:
+        """The mounts as the events read so far describe them (at or below ``under``)."""
+        return [m for m in self._view.values() if self._in_scope(m)]
+
+    def _in_scope(self, m: Mount) -> bool:
+        return self._under is None or _at_or_below(os.fsencode(m.mountpoint), self._under)
+
+    def _resync(self) -> List[Event]:
+        fresh = self._listing()
+        events = _diff(self._view, fresh)
+        self._view = {_key(m): m for m in fresh}
+        return events
+
+    def _from_fanotify(self, fd: int) -> List[Event]:
+        events: List[Event] = []
+        while True:
+            batch = kf.mount_events(fd)
+            if not batch:
+                return events
+            for mask, mnt_id, _pid in batch:
+                if mask & kf.FAN_Q_OVERFLOW or mnt_id is None:
+                    self.overflows += 1
+                    events += self._resync()  # events were lost: rebuild, never a silent gap
+                    continue
+                before = self._view.get(mnt_id)
+                if mask & kf.FAN_MNT_ATTACH:
+                    now = self._describe(mnt_id)
+                    if now is None:
+                        continue
+                    self._view[mnt_id] = now
+                    event = _change(before, now)
+                    if event is not None:
+                        events.append(event)
+                elif before is not None:
+                    del self._view[mnt_id]
+                    events.append(Event(UMOUNT, before, before))
+
+    def _remounts(self) -> List[Event]:
+        """fanotify says nothing of remounts: re-read the watched mounts."""
+        events: List[Event] = []
+        for key, before in list(self._view.items()):
+            if not self._in_scope(before):
+                continue
+            now = self._describe(key)
+            if now is None:
+                continue  # detached: its DETACH event says so
+            event = _change(before, now)
+            if event is not None:
+                self._view[key] = now
+                events.append(event)
+        return events
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _collect(self) -> List[Event]:
+        self._epoll.poll(0)  # take the doorbell's signal, so that the epoll set is quiet again
+        changed = self._check is not None and bool(_poll_pri(self._check))
+        events: List[Event] = []
+        if self._fan is not None:
+            events += self._from_fanotify(self._fan)
+            if changed:
+                events += self._remounts()
+        elif changed:
+            events += self._resync()
+        return [e for e in events if self._watched(e)]
+
+    def read(self, timeout: Optional[float] = 0.0) -> List[Event]:
+        """The events ready now, or the first ones within ``timeout`` seconds (None: wait as
+        long as it takes); an empty list when the time passed without one."""
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            events = self._collect()
+            if events:
+                return events
+            left = None if until is None else until - time.monotonic()
+            if left is not None and left <= 0:
+                return []
+            self._epoll.poll(-1 if left is None else left)
+
+    def __iter__(self) -> Iterator[Event]:
+        while True:
+            yield from self.read(None)
+
+    def fileno(self) -> int:
+        """Readable when events may be ready: then ``read(0)``."""
+        return self._epoll.fileno()
+
+    def close(self) -> None:
+        for fd in (self._fan, self._check, self._bell):
+            if fd is not None:
+                os.close(fd)
+        self._fan = self._check = self._bell = None
+        self._epoll.close()
+
+    def __enter__(self) -> Watcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_epoll", None) is not None and not self._epoll.closed:
+            self.close()
+
+
+def _at_or_below(path: bytes, top: bytes) -> bool:
+    return path == top or _paths.is_below(path, top)
+
+
+def _poll_pri(fd: int, timeout_ms: int = 0) -> list:  # type: ignore[type-arg]
+    p = select.poll()
+    p.register(fd, select.POLLPRI)
+    return p.poll(timeout_ms)
+
+
+def watch(*, under: Optional[PathArg] = None, backend: Optional[str] = None) -> Watcher:
+    """Mount events of this thread's mount namespace: mounts at or below ``under`` (all
+    without it), as ``Event(action, mount, old)``. ``backend`` forces "fanotify" or "poll"
+    (the default takes fanotify where the kernel and privileges allow); the module docs say
+    what each cannot see."""
+    return Watcher(under, backend)
+
+
+# -- waiting ------------------------------------------------------------------------------
+
+
+class _Bell:
+    """Wakes on any mount change in this namespace: POLLPRI on mountinfo, else a fanotify group."""
+
+    def __init__(self) -> None:
+        fd = _mountinfo_fd()
+        self._fan = fd is None
+        self._fd = _fanotify_group() if fd is None else fd
+
+    def wait(self, seconds: Optional[float]) -> None:
+        if self._fan:
+            ready = select.select([self._fd], [], [], seconds)[0]
+            if ready:
+                kf.mount_events(self._fd)
+            return
+        _poll_pri(self._fd, -1 if seconds is None else max(1, int(seconds * 1000 + 0.999)))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+def _wait(check: _Check, timeout: Optional[float], what: str) -> Optional[Mount]:
+    until = None if timeout is None else time.monotonic() + timeout
+    bell = _Bell()  # before the first check: a change after it rings
+    try:
+        while True:
+            done, found = check()
+            if done:
+                return found
+            left = None if until is None else until - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError(errno.ETIMEDOUT, f"{what}: not within {timeout} s")
+            bell.wait(left)
+    finally:
+        bell.close()
+
+
+def wait_for_mount(
+    path: PathArg, *, source: Optional[PathArg] = None, fstype: Optional[str] = None, timeout: Optional[float]
+) -> Mount:
+    """Block until a mount matching ``source`` and ``fstype`` (as ``is_mounted`` matches
+    them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
+    ``timeout`` seconds (None: no limit). Woken by the kernel on each change in the namespace."""
+    from . import api
+
+    def check() -> Tuple[bool, Optional[Mount]]:
+        try:
+            if api.is_mounted(path, source=source, fstype=fstype):
+                return True, api.mount_at(path)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # not there yet: the mount may come with it
+        return False, None
+
+    found = _wait(check, timeout, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
+    if found is None:  # unmounted between the check and mount_at: rare, and said plainly
+        raise MountprobeError(f"{os.fsdecode(_paths.to_bytes(path))}: mounted, then gone before it could be read")
+    return found
+
+
+def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[float]) -> Optional[Mount]:
+    """Block until the mount is gone; return it as last seen. Given a ``Mount``: until that
+    very mount is detached (``still_mounted`` is False). Given a path: until nothing is
+    mounted at it (a mount uncovered below counts as still mounted); None when nothing was
+    mounted there at the call. TimeoutError after ``timeout`` seconds (None: no limit)."""
+    from . import api
+
+    if isinstance(path_or_mount, Mount):
+        m = path_or_mount
+
+        def gone() -> Tuple[bool, Optional[Mount]]:
+            return not api.still_mounted(m), m
+
+        return _wait(gone, timeout, f"wait_for_unmount({m.mountpoint!r})")
+    path = path_or_mount
+    last = [api.mount_at(path)]  # a missing path raises here: the caller named a wrong one
+
+    def empty() -> Tuple[bool, Optional[Mount]]:
+        try:
+            now = api.mount_at(path)
+        except (FileNotFoundError, NotADirectoryError):
+            now = None  # removed after its umount
+        if now is None:
+            return True, last[0]
+        last[0] = now
+        return False, now
+
+    return _wait(empty, timeout, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")

@@ -1,0 +1,440 @@
+"""Mount events from each backend on real mounts: every action, a burst that loses nothing,
+a fanotify queue overflow, mounts propagated in from a peer namespace, the event-loop
+descriptor, and the fallback when fanotify is blocked. The events are checked against the
+kernel's own ids and table."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import errno
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+from _ns import (
+    CLONE_NEWNS,
+    MNT_DETACH,
+    MS_MOVE,
+    MS_RDONLY,
+    MS_REMOUNT,
+    MS_SHARED,
+    isolated,
+    isolated_for,
+    propagation,
+    tmpfs,
+    umount,
+    unshare,
+)
+from _ns import mount as sys_mount
+from _oracle import unique_id
+from _seccomp import fail_syscalls
+
+import mountprobe
+from mountprobe import Event, Mount, Watcher
+
+BACKENDS = ("fanotify", "poll")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _key(m: Mount) -> int:
+    return m.unique_id if m.unique_id is not None else m.id
+
+
+def _events(w: Watcher, until: Callable[[List[Event]], bool], seconds: float = 5.0) -> List[Event]:
+    """Events read from ``w`` until ``until`` holds for them (or ``seconds`` pass)."""
+    got: List[Event] = []
+    deadline = time.monotonic() + seconds
+    while not until(got) and time.monotonic() < deadline:
+        got += w.read(0.2)
+    return got
+
+
+def _quiet(w: Watcher, seconds: float = 0.5) -> List[Event]:
+    """Every event until none has come for ``seconds``."""
+    got: List[Event] = []
+    while True:
+        more = w.read(seconds)
+        if not more:
+            return got
+        got += more
+
+
+def _table_under(top: Path) -> Dict[int, Mount]:
+    text = str(top)
+    return {_key(m): m for m in mountprobe.list_mounts() if m.mountpoint == text or m.mountpoint.startswith(text + "/")}
+
+
+def _replay(view: Dict[int, Mount], events: List[Event]) -> Dict[int, Mount]:
+    """The view after ``events``: what a user who applies them in order would hold."""
+    view = dict(view)
+    for e in events:
+        if e.action == "umount":
+            assert view.pop(_key(e.mount)) == e.mount
+        else:
+            if e.action != "mount":
+                assert view[_key(e.mount)] == e.old
+            view[_key(e.mount)] = e.mount
+    return view
+
+
+def _child(work: Callable[[], None]) -> int:
+    """Run ``work`` in a forked child in this mount namespace; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work()
+        finally:
+            os._exit(0)
+    return pid
+
+
+@pytest.mark.parametrize("backend", [*BACKENDS, "poll-mountinfo-only"])
+@isolated
+def test_each_action_is_one_event_with_the_kernels_records(backend: str, tmp_path: Path) -> None:
+    if backend == "poll-mountinfo-only":  # a kernel before 6.8, or a sandbox: one read per wake-up
+        blocked = ("statx", "openat2", "name_to_handle_at", "statmount", "listmount", "fanotify_init")
+        fail_syscalls({name: errno.ENOSYS for name in blocked})
+        backend = "poll"
+    watched, outside = tmp_path / "watched", tmp_path / "outside"
+    for d in (watched, outside):
+        d.mkdir()
+    a, b = watched / "a", watched / "b"
+    a.mkdir()
+    b.mkdir()
+    with mountprobe.watch(under=watched, backend=backend) as w:
+        assert w.backend == backend
+        assert w.read(0) == []
+
+        tmpfs(a, "first")
+        tmpfs(outside, "elsewhere")  # outside ``under``: no event
+        (mounted,) = _events(w, bool)
+        assert mounted.action == "mount" and mounted.old is None
+        assert mounted.mount == mountprobe.mount_at(a)
+        if mounted.mount.unique_id is not None:
+            assert mounted.mount.unique_id == unique_id(a)
+
+        sys_mount(a, b, None, MS_MOVE)
+        (moved,) = _events(w, bool)
+        assert (moved.action, moved.old, moved.mount) == ("move", mounted.mount, mountprobe.mount_at(b))
+        assert moved.mount.unique_id == mounted.mount.unique_id
+
+        sys_mount(None, b, None, MS_REMOUNT | MS_RDONLY)
+        (remounted,) = _events(w, bool)
+        assert remounted.action == "remount" and remounted.old == moved.mount
+        assert remounted.mount.read_only and not remounted.old.read_only
+
+        umount(b)
+        (gone,) = _events(w, bool)
+        assert (gone.action, gone.mount, gone.old) == ("umount", remounted.mount, remounted.mount)
+
+        umount(outside)
+        assert _quiet(w, 0.3) == []
+        assert w.mounts() == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@isolated
+def test_a_burst_of_1000_mounts_and_umounts_loses_nothing(backend: str, tmp_path: Path) -> None:
+    for i in range(1000):
+        (tmp_path / str(i)).mkdir()
+
+    go_r, go_w = os.pipe()
+
+    def burst() -> None:
+        for i in range(1000):
+            tmpfs(tmp_path / str(i), f"burst{i}")
+        # fanotify names a mount by id only, and one unmounted before its event is read
+        # cannot be described: let the watcher see the 1,000 first, then the umounts.
+        os.read(go_r, 1)
+        for i in range(0, 1000, 2):
+            umount(tmp_path / str(i))
+        tmpfs(tmp_path / "1", "on-top")  # a stack, for good measure
+        umount(tmp_path / "3", MNT_DETACH)
+
+    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+        before = {_key(m): m for m in w.mounts()}
+        pid = _child(burst)
+        events = _events(w, lambda got: len(got) >= 1000, 60)
+        os.write(go_w, b"g")
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            events += w.read(0.05)
+        events += _quiet(w)
+        table = _table_under(tmp_path)
+        assert {_key(m): m for m in w.mounts()} == table
+        assert _replay(before, events) == table
+        assert len(table) == 1 + 500 + 1 - 1  # scratch, odd ones, on-top, minus the lazy umount
+        actions = [e.action for e in events]
+        assert actions[:1000] == ["mount"] * 1000
+        if backend == "fanotify":  # every attach and detach, in order, none merged
+            assert actions.count("mount") == 1001 and actions.count("umount") == 501
+            assert w.overflows == 0
+
+
+@isolated_for(240)
+def test_a_fanotify_queue_overflow_forces_a_resync(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "keep").mkdir()
+    with mountprobe.watch(under=tmp_path, backend="fanotify") as w:
+        before = {_key(m): m for m in w.mounts()}
+        target = os.fsencode(tmp_path / "d")
+        for _ in range(9000):  # 18,000 events: more than the queue's 16,384
+            if _libc.mount(b"t", target, b"tmpfs", 0, None) or _libc.umount2(target, 0):
+                raise OSError(ctypes.get_errno(), "mount/umount")
+        tmpfs(tmp_path / "keep", "survivor")
+        events = _quiet(w)
+        assert w.overflows >= 1
+        table = _table_under(tmp_path)
+        assert {_key(m): m for m in w.mounts()} == table
+        assert _replay(before, events) == table
+        assert [e.action for e in events] == ["mount"] and events[0].mount.source == "survivor"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@isolated
+def test_a_mount_propagated_in_from_a_peer_namespace_is_an_event(backend: str, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    tmpfs(shared, "peer-group")
+    (shared / "sub").mkdir()
+    propagation(shared, MS_SHARED)
+    mounted_r, mounted_w = os.pipe()
+    go_r, go_w = os.pipe()
+
+    def peer() -> None:
+        unshare(CLONE_NEWNS)  # its copy of ``shared`` joins the same peer group
+        tmpfs(shared / "sub", "from-the-peer")
+        os.write(mounted_w, b"m")
+        os.read(go_r, 1)
+        umount(shared / "sub")
+        os.write(mounted_w, b"u")
+
+    with mountprobe.watch(under=shared, backend=backend) as w:
+        pid = _child(peer)
+        assert os.read(mounted_r, 1) == b"m"
+        (came,) = _events(w, bool)
+        assert came.action == "mount" and came.mount.source == "from-the-peer"
+        assert came.mount == mountprobe.mount_at(shared / "sub")  # our namespace's copy
+        os.write(go_w, b"g")
+        assert os.read(mounted_r, 1) == b"u"
+        (went,) = _events(w, bool)
+        assert (went.action, went.mount) == ("umount", came.mount)
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@isolated
+def test_fileno_wakes_an_event_loop_even_after_another_poll_took_the_signal(backend: str, tmp_path: Path) -> None:
+    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+        tmpfs(tmp_path, "first")  # over the scratch mount: under the watched path
+        outer = select.poll()
+        outer.register(w.fileno(), select.POLLIN)
+        assert outer.poll(2000)  # this poll consumes mountinfo's POLLPRI in the epoll set
+        assert [e.action for e in w.read(0)] == ["mount"]
+        assert not outer.poll(100)  # quiet again once read
+
+        async def next_event() -> List[Event]:
+            loop = asyncio.get_running_loop()
+            got: asyncio.Future[List[Event]] = loop.create_future()
+
+            def ready() -> None:
+                events = w.read(0)
+                if events and not got.done():
+                    got.set_result(events)
+
+            loop.add_reader(w.fileno(), ready)
+            loop.call_later(0.1, umount, tmp_path)
+            try:
+                return await asyncio.wait_for(got, 5)
+            finally:
+                loop.remove_reader(w.fileno())
+
+        (gone,) = asyncio.run(next_event())
+        assert gone.action == "umount" and gone.mount.source == "first"
+
+
+@isolated
+def test_the_poll_backend_serves_where_fanotify_is_blocked(tmp_path: Path) -> None:
+    fail_syscalls({"fanotify_init": errno.EPERM})
+    with mountprobe.watch(under=tmp_path) as w:
+        assert w.backend == "poll" and "EPERM" in w.why
+        tmpfs(tmp_path, "seen")
+        assert [e.action for e in _events(w, bool)] == ["mount"]
+    with pytest.raises(mountprobe.Unsupported, match="EPERM"):
+        mountprobe.watch(backend="fanotify")
+
+
+@isolated
+def test_watch_rejects_a_bad_backend_and_a_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="backend"):
+        mountprobe.watch(backend="inotify")
+    with pytest.raises(FileNotFoundError):
+        mountprobe.watch(under=tmp_path / "missing")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@isolated
+def test_names_with_every_awkward_byte_come_back_exactly(backend: str, tmp_path: Path) -> None:
+    name = b"sp ace\ttab\nnew\\back\xffbyte"
+    target = os.fsencode(tmp_path) + b"/" + name
+    os.mkdir(target)
+    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+        tmpfs(target, "nasty")
+        (e,) = _events(w, bool)
+        assert os.fsencode(e.mount.mountpoint) == target
+
+
+def _after(seconds: float, work: Callable[[], None]) -> int:
+    def later() -> None:
+        time.sleep(seconds)
+        work()
+
+    return _child(later)
+
+
+@isolated
+def test_wait_for_mount_returns_the_mount_once_it_appears(tmp_path: Path) -> None:
+    target = tmp_path / "later"
+    target.mkdir()
+    start = time.monotonic()
+    _after(0.3, lambda: tmpfs(target, "awaited"))
+    m = mountprobe.wait_for_mount(target, timeout=10)
+    took = time.monotonic() - start
+    assert m.source == "awaited" and m.unique_id == unique_id(target)
+    assert 0.25 < took < 3, took
+
+
+@isolated
+def test_wait_for_mount_without_a_timeout_and_for_a_path_made_with_the_mount(tmp_path: Path) -> None:
+    target = tmp_path / "not-yet"
+
+    def make_and_mount() -> None:
+        target.mkdir()
+        tmpfs(target, "awaited")
+
+    _after(0.2, make_and_mount)
+    assert mountprobe.wait_for_mount(target, timeout=None).source == "awaited"
+
+
+@isolated
+def test_wait_for_mount_waits_for_the_matching_source_and_type(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    target.mkdir()
+    tmpfs(target, "wrong")  # there already, but not what is awaited
+
+    def right_one() -> None:
+        tmpfs(target, "right")
+
+    _after(0.2, right_one)
+    m = mountprobe.wait_for_mount(target, source="right", fstype="tmpfs", timeout=10)
+    assert m.source == "right"
+    assert mountprobe.wait_for_mount(target, source="right", timeout=0) == m  # at once, no wait
+
+
+@isolated
+def test_wait_for_mount_times_out_with_timeouterror(tmp_path: Path) -> None:
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="wait_for_mount"):
+        mountprobe.wait_for_mount(tmp_path / "never", timeout=0.3)
+    assert 0.29 < time.monotonic() - start < 2
+    with pytest.raises(TimeoutError):
+        mountprobe.wait_for_mount(tmp_path, fstype="ext4", timeout=0)  # a tmpfs is there
+
+
+@isolated
+def test_wait_for_unmount_of_a_path_waits_for_every_mount_there(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    target.mkdir()
+    tmpfs(target, "lower")
+    tmpfs(target, "upper")
+
+    def umount_both() -> None:
+        umount(target)
+        time.sleep(0.2)
+        umount(target)
+
+    start = time.monotonic()
+    _after(0.2, umount_both)
+    last = mountprobe.wait_for_unmount(target, timeout=10)
+    assert last is not None and last.source == "lower"
+    assert time.monotonic() - start > 0.35
+    assert mountprobe.wait_for_unmount(target, timeout=0) is None  # nothing there: at once
+    with pytest.raises(FileNotFoundError):
+        mountprobe.wait_for_unmount(tmp_path / "missing", timeout=1)
+
+
+@isolated
+def test_wait_for_unmount_of_a_record_waits_for_that_very_mount(tmp_path: Path) -> None:
+    target = tmp_path / "t"
+    target.mkdir()
+    tmpfs(target, "lower")
+    tmpfs(target, "upper")
+    upper = mountprobe.mount_at(target)
+    assert upper is not None
+    _after(0.2, lambda: umount(target, MNT_DETACH))  # a lazy umount is gone as well
+    assert mountprobe.wait_for_unmount(upper, timeout=10) == upper
+    lower = mountprobe.mount_at(target)
+    assert lower is not None and lower.source == "lower"
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="wait_for_unmount"):
+        mountprobe.wait_for_unmount(lower, timeout=0.3)
+    assert 0.29 < time.monotonic() - start < 2
+
+
+def _watch_cli(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mountprobe", "watch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+@isolated
+def test_the_watch_command_prints_ndjson_and_stops_after_the_first_event(tmp_path: Path) -> None:
+    import json
+
+    name = b"bad\xffbyte dir"
+    target = os.fsencode(tmp_path) + b"/" + name
+    os.mkdir(target)
+    proc = _watch_cli("-J", "--first-only", "--under", str(tmp_path), "--action", "mount", "--timeout", "20")
+    time.sleep(1.0)  # the command is up and watching
+    tmpfs(target, "cli")
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    (line,) = out.splitlines()
+    row = json.loads(line)
+    assert os.fsencode(row["target"]) == target
+    assert row["action"] == "mount" and row["source"] == "cli" and row["old-target"] is None
+    assert set(row) == {"action", "target", "source", "fstype", "options", "old-target", "old-options"}
+
+
+@isolated
+def test_the_watch_command_table_and_its_exit_statuses(tmp_path: Path) -> None:
+    proc = _watch_cli("--under", str(tmp_path), "--timeout", "4")
+    assert proc.stdout is not None
+    time.sleep(1.0)
+    tmpfs(tmp_path, "table")
+    lines = [proc.stdout.readline().decode(), proc.stdout.readline().decode()]  # each event is flushed
+    sys_mount(None, tmp_path, None, MS_REMOUNT | MS_RDONLY)
+    lines.append(proc.stdout.readline().decode())
+    umount(tmp_path)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    lines = "".join(lines + [out.decode()]).splitlines()
+    assert lines[0].split() == ["ACTION", "TARGET", "SOURCE", "FSTYPE", "OPTIONS", "OLD-TARGET", "OLD-OPTIONS"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["mount", "remount", "umount"]
+    assert lines[2].split()[-1].startswith("rw,relatime") and " ro,relatime" in lines[2]
+
+    def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "mountprobe", "watch", *args], capture_output=True, timeout=20)
+
+    quiet = run("--under", str(tmp_path), "--timeout", "0.3")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (1, b"", b"")  # the time passed, no event
+    for bad in (["--timeout", "soon"], ["--timeout", "-1"], ["--action", "mount,explode"], ["-o", "NOPE"]):
+        done = run(*bad)
+        assert done.returncode == 1 and b"Traceback" not in done.stderr and done.stderr, bad
+    missing = run("--under", str(tmp_path / "missing"), "--timeout", "1")
+    assert missing.returncode == 1 and b"No such file" in missing.stderr
