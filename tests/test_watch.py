@@ -10,6 +10,7 @@ import ctypes
 import errno
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -174,6 +175,36 @@ def test_a_burst_of_1000_mounts_and_umounts_loses_nothing(backend: str, tmp_path
         if backend == "fanotify":  # every attach and detach, in order, none merged
             assert actions.count("mount") == 1001 and actions.count("umount") == 501
             assert w.overflows == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@isolated
+def test_an_unpaced_burst_of_mounts_moves_and_umounts_leaves_the_view_equal_to_the_table(
+    backend: str, tmp_path: Path
+) -> None:
+    for i in range(1000):
+        (tmp_path / str(i)).mkdir()
+
+    def churn() -> None:  # no pause anywhere: the watcher reads while this runs
+        for i in range(1000):
+            tmpfs(tmp_path / str(i), f"churn{i}")
+            if i % 3 == 1:
+                umount(tmp_path / str(i - 1))
+            elif i % 3 == 2:
+                sys_mount(tmp_path / str(i), tmp_path / str(i - 2), None, MS_MOVE)
+                sys_mount(None, tmp_path / str(i - 1), None, MS_REMOUNT | MS_RDONLY)
+
+    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+        before = {_key(m): m for m in w.mounts()}
+        pid = _child(churn)
+        events: List[Event] = []
+        while os.waitpid(pid, os.WNOHANG) == (0, 0):
+            events += w.read(0.05)
+        events += _quiet(w)
+        table = _table_under(tmp_path)
+        assert len(table) > 300
+        assert {_key(m): m for m in w.mounts()} == table
+        assert _replay(before, events) == table
 
 
 @isolated_for(240)
@@ -431,6 +462,11 @@ def test_the_watch_command_table_and_its_exit_statuses(tmp_path: Path) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([sys.executable, "-m", "mountprobe", "watch", *args], capture_output=True, timeout=20)
 
+    interrupted = _watch_cli("--under", str(tmp_path))
+    time.sleep(1.0)
+    interrupted.send_signal(signal.SIGINT)
+    out, err = interrupted.communicate(timeout=20)
+    assert (interrupted.returncode, out, err) == (130, b"", b"")  # Ctrl-C: quiet, 130
     quiet = run("--under", str(tmp_path), "--timeout", "0.3")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (1, b"", b"")  # the time passed, no event
     for bad in (["--timeout", "soon"], ["--timeout", "-1"], ["--action", "mount,explode"], ["-o", "NOPE"]):
