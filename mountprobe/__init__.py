@@ -34,6 +34,10 @@ _HOMES = {
     "with_timeout": "timeout",
     "MountedBelow": "errors",
     "safe_rmtree": "rmtree",
+    "Holder": "namespaces",
+    "Namespace": "namespaces",
+    "holders": "namespaces",
+    "mount_namespaces": "namespaces",
     "Event": "events",
     "Watcher": "events",
     "wait_for_mount": "events",
@@ -44,9 +48,11 @@ __all__ = [
     "Answer",
     "Capabilities",
     "Event",
+    "Holder",
     "Interface",
     "Mount",
     "MountedBelow",
+    "Namespace",
     "MountprobeError",
     "ParseError",
     "ParseWarning",
@@ -56,10 +62,12 @@ __all__ = [
     "is_mounted",
     "is_mountpoint",
     "last_answer",
+    "holders",
     "list_mounts",
     "mount_at",
     "mount_of",
     "mount_root",
+    "mount_namespaces",
     "mounts_under",
     "parse_mountinfo",
     "read_mountinfo",
@@ -134,6 +142,10 @@ if TYPE_CHECKING:
     from .mountinfo import (
         read_mountinfo as read_mountinfo,
     )
+    from .namespaces import Holder as Holder
+    from .namespaces import Namespace as Namespace
+    from .namespaces import holders as holders
+    from .namespaces import mount_namespaces as mount_namespaces
     from .probe import (
         Capabilities as Capabilities,
     )

@@ -13,12 +13,14 @@ from .errors import Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
     from ._paths import PathArg
     from .model import Answer, Mount
+    from .namespaces import Target
 
     Chain = Sequence[Tuple[str, str]]
+    NsArg = Union[int, PathArg]  # an open file descriptor or the path of a /proc/<pid>/ns/mnt
 
 # Each question's chain: (strategy module, function), cheapest first. Modules are imported
 # when a question first reaches them, so a command loads only what answers it.
@@ -89,11 +91,32 @@ def _path(path: PathArg, follow: bool = True) -> Tuple[bytes, bool]:
     return raw, follow
 
 
-def is_mountpoint(path: PathArg, *, bind: bool = True, follow_symlinks: bool = True) -> bool:
+def _elsewhere(pid: Optional[int], ns: Optional[NsArg]) -> Target:
+    """The other mount namespace named by ``pid`` or ``ns`` (closed at the end of a ``with``)."""
+    from .namespaces import Target
+
+    return Target(pid, ns)
+
+
+def is_mountpoint(
+    path: PathArg,
+    *,
+    bind: bool = True,
+    follow_symlinks: bool = True,
+    pid: Optional[int] = None,
+    ns: Optional[NsArg] = None,
+) -> bool:
     """True when ``path`` is the root of a mount. ``bind=True`` counts every mount, bind and
     file bind mounts included; ``bind=False`` only mounts of another filesystem than the
     parent directory's. ``/`` is a mount point. Errors raise (FileNotFoundError,
-    PermissionError, ...); they are never answered with False."""
+    PermissionError, ...); they are never answered with False.
+
+    Every question takes ``pid=`` (the mount namespace of that process, ``path`` resolved in
+    its root) or ``ns=`` (an open descriptor or the path of a ``/proc/<pid>/ns/mnt`` file);
+    see ``mountprobe.namespaces``."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return there.is_mountpoint(to_bytes(path), bind, follow_symlinks)
     raw, follow_symlinks = _path(path, follow_symlinks)
     result: bool = _run("is_mountpoint", raw, follow_symlinks)
     if bind or not result:
@@ -102,45 +125,77 @@ def is_mountpoint(path: PathArg, *, bind: bool = True, follow_symlinks: bool = T
     return other
 
 
-def mount_of(path: PathArg, *, follow_symlinks: bool = True, propagate_from: bool = False) -> Mount:
+def mount_of(
+    path: PathArg,
+    *,
+    follow_symlinks: bool = True,
+    propagate_from: bool = False,
+    pid: Optional[int] = None,
+    ns: Optional[NsArg] = None,
+) -> Mount:
     """The visible (topmost) mount that contains ``path`` (findmnt ``--target``).
     ``propagate_from=True`` fills that field, which costs the kernel a peer-group walk."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return there.mount_of(to_bytes(path), follow_symlinks, propagate_from)
     found: Mount = _run("mount_of", *_path(path, follow_symlinks), propagate_from)
     return found
 
 
-def mount_at(path: PathArg, *, propagate_from: bool = False) -> Optional[Mount]:
+def mount_at(
+    path: PathArg, *, propagate_from: bool = False, pid: Optional[int] = None, ns: Optional[NsArg] = None
+) -> Optional[Mount]:
     """The visible mount whose mount point is exactly ``path`` (findmnt ``--mountpoint``),
     or None when nothing is mounted there. Symlinks in ``path`` are followed."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return there.mount_at(to_bytes(path), propagate_from)
     found: Optional[Mount] = _run("mount_at", _path(path)[0], propagate_from)
     return found
 
 
-def mount_root(path: PathArg) -> str:
+def mount_root(path: PathArg, *, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> str:
     """The mount point of the mount that contains ``path``."""
-    return mount_of(path).mountpoint
+    return mount_of(path, pid=pid, ns=ns).mountpoint
 
 
-def mounts_under(path: PathArg, *, include_self: bool = False, propagate_from: bool = False) -> List[Mount]:
+def mounts_under(
+    path: PathArg,
+    *,
+    include_self: bool = False,
+    propagate_from: bool = False,
+    pid: Optional[int] = None,
+    ns: Optional[NsArg] = None,
+) -> List[Mount]:
     """Every mount reachable below ``path`` whose mount point lies below it component-wise
     (``/a`` is not below ``/ab``), stacked and shadowed ones included, parents before
     children: the set of findmnt ``--submounts``. A mount hidden under the mount that holds
     ``path`` (attached beneath it before it was covered) is not reachable through ``path``
     and is not listed. With ``include_self``, the mounts at ``path`` itself too."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return there.mounts_under(to_bytes(path), include_self, propagate_from)
     found: List[Mount] = _run("mounts_under", _path(path)[0], include_self, propagate_from)
     return found
 
 
-def list_mounts(*, propagate_from: bool = False) -> List[Mount]:
-    """Every mount of the caller's mount namespace, as ``/proc/self/mountinfo`` lists them."""
+def list_mounts(*, propagate_from: bool = False, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> List[Mount]:
+    """Every mount of the caller's mount namespace, as ``/proc/self/mountinfo`` lists them
+    (with ``pid`` or ``ns``: of that namespace)."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return there.list_mounts(propagate_from)
     found: List[Mount] = _run("list_mounts", propagate_from)
     return found
 
 
-def still_mounted(m: Mount) -> bool:
+def still_mounted(m: Mount, *, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> bool:
     """True while the very mount ``m`` describes is attached (the check after umount(2)).
     By unique id where the kernel has one (6.8+), immune to the reuse of legacy ids. After a
     lazy umount the answer is False although the filesystem may live on behind open fds."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return there.still_mounted(m)
     alive: bool = _run("still_mounted", m)
     return alive
 
@@ -185,20 +240,48 @@ def _loop_backing(m: Mount) -> Optional[bytes]:
         return None
 
 
-def _is_bind_of(m: Mount, source: bytes) -> bool:
+class _Here:
+    """How ``is_mounted`` looks at paths in the caller's own namespace (``namespaces.Target``
+    offers the same four methods for another one)."""
+
+    @staticmethod
+    def mount_at(path: bytes) -> Optional[Mount]:
+        return mount_at(path)
+
+    @staticmethod
+    def mount_of(path: bytes) -> Mount:
+        return mount_of(path)
+
+    @staticmethod
+    def canonical(path: bytes) -> bytes:
+        from .strategies import _resolve
+
+        return _resolve.canonical(path)
+
+    @staticmethod
+    def kind(path: bytes) -> Tuple[int, Tuple[int, int]]:
+        return _kind(path)
+
+
+def _is_bind_of(m: Mount, source: bytes, view: Any) -> bool:
     """Is ``m`` a bind mount of exactly ``source``: same superblock, and its root is the
     path of ``source`` inside that filesystem."""
-    from .strategies import _resolve
-
-    holder = mount_of(source)
-    where = _resolve.canonical(source)
+    holder = view.mount_of(source)
+    where = view.canonical(source)
     top = os.fsencode(holder.mountpoint)
     rel = where[len(top) :] if top != b"/" else where
     root = os.fsencode(holder.root).rstrip(b"/") + (rel if rel.startswith(b"/") else b"/" + rel)
     return (holder.major, holder.minor) == (m.major, m.minor) and os.fsencode(m.root) == (root.rstrip(b"/") or b"/")
 
 
-def is_mounted(target: PathArg, *, source: Optional[PathArg] = None, fstype: Optional[str] = None) -> bool:
+def is_mounted(
+    target: PathArg,
+    *,
+    source: Optional[PathArg] = None,
+    fstype: Optional[str] = None,
+    pid: Optional[int] = None,
+    ns: Optional[NsArg] = None,
+) -> bool:
     """True when a matching mount is visible at ``target`` (the check before mount(2)).
 
     ``fstype`` matches exactly, or the main type of a ``type.subtype``. ``source`` may be a
@@ -206,8 +289,16 @@ def is_mounted(target: PathArg, *, source: Optional[PathArg] = None, fstype: Opt
     symlinked device names and ``/dev/root`` work), a loop-mounted image file, a directory or
     file (then: a bind mount of exactly that path), or any other text the kernel reports as
     the source (``tmpfs``, ``server:/export``; a trailing ``/`` is ignored). A source that
-    differs from what the kernel reports means False, not an error."""
-    m = mount_at(target)
+    differs from what the kernel reports means False, not an error. With ``pid`` or ``ns``,
+    in that mount namespace, both paths resolved in its root."""
+    if pid is not None or ns is not None:
+        with _elsewhere(pid, ns) as there:
+            return _is_mounted(there, to_bytes(target), source, fstype)
+    return _is_mounted(_Here, _path(target)[0], source, fstype)
+
+
+def _is_mounted(view: Any, target: bytes, source: Optional[PathArg], fstype: Optional[str]) -> bool:
+    m = view.mount_at(target)
     if m is None:
         return False
     if fstype is not None and fstype not in (m.fstype, m.fstype.partition(".")[0]):
@@ -219,16 +310,14 @@ def is_mounted(target: PathArg, *, source: Optional[PathArg] = None, fstype: Opt
     if path is None:
         return _same_source_text(m.source, wanted)
     try:
-        mode, rdev = _kind(path)
+        mode, rdev = view.kind(path)
     except (FileNotFoundError, NotADirectoryError):
         return _same_source_text(m.source, wanted)
     if stat.S_ISBLK(mode):
-        return rdev == (m.major, m.minor)
-    from .strategies import _resolve
-
-    if stat.S_ISREG(mode) and _loop_backing(m) == _resolve.canonical(path):
+        return bool(rdev == (m.major, m.minor))
+    if stat.S_ISREG(mode) and _loop_backing(m) == view.canonical(path):
         return True
-    return _is_bind_of(m, path)
+    return _is_bind_of(m, path, view)
 
 
 def _kind(path: bytes) -> Tuple[int, Tuple[int, int]]:

@@ -225,23 +225,88 @@ def _doctor(args: _Args) -> int:
     return failed
 
 
+def _pid(args: _Args) -> Optional[int]:
+    if args.task is None:
+        return None
+    if not args.task.isdigit() or int(args.task) <= 0:
+        raise _UsageError(f"{args.command}: -N takes a process id, not {args.task!r}")
+    return int(args.task)
+
+
 def _find(args: _Args) -> int:
     from . import api
 
-    return _show([api.mount_of(args.path)], args, tree=False)
+    return _show([api.mount_of(args.path, pid=_pid(args))], args, tree=False)
 
 
 def _list(args: _Args) -> int:
     from . import api
 
-    mounts = api.list_mounts() if args.under is None else api.mounts_under(args.under, include_self=True)
+    pid = _pid(args)
+    if args.under is None:
+        mounts = api.list_mounts(pid=pid)
+    else:
+        mounts = api.mounts_under(args.under, include_self=True, pid=pid)
     return _show(mounts, args, tree=args.tree)
+
+
+def _namespaces(args: _Args) -> int:
+    from .namespaces import mount_namespaces
+
+    found = mount_namespaces()
+    if args.json:
+        import json
+
+        rows = [
+            {"ns": n.inode, "id": n.id, "mounts": n.mounts, "pids": list(n.pids), "command": n.command} for n in found
+        ]
+        _json(json.dumps({"namespaces": rows}, ensure_ascii=False, indent=3))
+        return 0
+    rows_text = [[b"NS", b"ID", b"MOUNTS", b"NPROCS", b"PID", b"COMMAND"]]
+    for n in found:
+        cells = [n.inode, n.id, n.mounts, len(n.pids), n.pids[0] if n.pids else None, n.command]
+        rows_text.append([_cell_text(c) for c in cells])
+    _aligned(rows_text)
+    return 0
+
+
+def _holders(args: _Args) -> int:
+    """Like findmnt, 1 when nothing holds it."""
+    from .namespaces import holders
+
+    found = holders(args.path)
+    columns = _columns(args.output) if args.output else ["TARGET", "SOURCE", "FSTYPE"]
+    if args.json:
+        import json
+
+        rows = []
+        for h in found:
+            row = {"ns": h.namespace.inode, "ns-id": h.namespace.id, "pids": list(h.namespace.pids)}
+            row.update(_json_row(h.mount, columns))
+            rows.append(row)
+        _json(json.dumps({"holders": rows}, ensure_ascii=False, indent=3))
+    else:
+        table = [[b"NS", b"PID", *(c.encode() for c in columns)]]
+        for h in found:
+            first = h.namespace.pids[0] if h.namespace.pids else None
+            table.append(
+                [_cell_text(h.namespace.inode), _cell_text(first), *(_cell_text(COLUMNS[c](h.mount)) for c in columns)]
+            )
+        _aligned(table)
+    return 0 if found else 1
+
+
+def _aligned(rows: List[List[bytes]]) -> None:
+    widths = [max(len(_display(r[i])) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        padded = [cell + b" " * (w - len(_display(cell))) for cell, w in zip(row, widths)]
+        _out(b" ".join(padded).rstrip() + b"\n")
 
 
 def _info(args: _Args) -> int:
     from . import api
 
-    m = api.mount_of(args.path)
+    m = api.mount_of(args.path, pid=_pid(args))
     answer = api.last_answer()
     fields = [*m._fields, "read_only", "propagation", "devno"]
     width = max(map(len, fields))
@@ -347,9 +412,13 @@ _OUTPUT = {
     "-o": ("output", "COLS", "columns, comma-separated; +COLS adds to the default: " + ",".join(COLUMNS)),
     "--output": ("output", "COLS", ""),
 }
+_TASK = {
+    "-N": ("task", "PID", "in the mount namespace of process PID, paths resolved in its root"),
+    "--task": ("task", "PID", ""),
+}
 COMMAND_SPECS: Dict[str, Tuple[str, str, Dict[str, Tuple[str, str, str]]]] = {
     "is-mountpoint": ("is PATH a mount point (like mountpoint(1)); see is-mountpoint -h", "PATH", {}),
-    "find": ("the mount that holds PATH (like findmnt --target)", "PATH", _OUTPUT),
+    "find": ("the mount that holds PATH (like findmnt --target)", "PATH", {**_OUTPUT, **_TASK}),
     "list": (
         "every mount, or those under PATH (like findmnt, findmnt --submounts)",
         "",
@@ -357,9 +426,20 @@ COMMAND_SPECS: Dict[str, Tuple[str, str, Dict[str, Tuple[str, str, str]]]] = {
             "--under": ("under", "PATH", "only PATH's mount and the mounts below PATH"),
             "--tree": ("tree", "", "as a tree of parents and children"),
             **_OUTPUT,
+            **_TASK,
         },
     ),
-    "info": ("every field of the mount that holds PATH", "PATH", {}),
+    "info": ("every field of the mount that holds PATH", "PATH", _TASK),
+    "namespaces": (
+        "every mount namespace with its id, mounts and processes (like lsns -t mnt)",
+        "",
+        {"-J": ("json", "", '{"namespaces": [...]}'), "--json": ("json", "", "")},
+    ),
+    "holders": (
+        "every namespace and mount that keeps PATH's filesystem or the DEVICE mounted; exit 1 if none",
+        "PATH|DEVICE",
+        {**_OUTPUT, "-J": ("json", "", '{"holders": [...]}')},
+    ),
     "watch": (
         "print mount events as they happen (like findmnt --poll); exit 0 once one was printed",
         "",
@@ -389,6 +469,7 @@ class _Args:
         self.under: Optional[str] = None
         self.action: Optional[str] = None
         self.timeout: Optional[str] = None
+        self.task: Optional[str] = None
 
 
 class _Exit(Exception):
@@ -484,7 +565,8 @@ def run(argv: Sequence[str]) -> int:
         args = _parse(argv)
     except _Exit as done:  # help, version, or a usage error already printed
         return done.status
-    run = {"find": _find, "list": _list, "info": _info, "doctor": _doctor, "watch": _watch}[args.command]
+    commands = {"find": _find, "list": _list, "info": _info, "doctor": _doctor, "watch": _watch}
+    run = {**commands, "namespaces": _namespaces, "holders": _holders}[args.command]
     import _signal  # type: ignore[import-not-found, unused-ignore]  # signal imports enum: 7 ms
 
     from .errors import MountprobeError

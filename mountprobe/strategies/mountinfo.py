@@ -126,6 +126,14 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     holder = holder or mi.longest_prefix(data, where)
     if holder is None:
         raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in this process's mountinfo")
+    return [_plain(m, with_propagate_from) for m in reachable_below(table, holder, where, include_self)]
+
+
+def reachable_below(table: List[Mount], holder: Mount, where: bytes, include_self: bool) -> List[Mount]:
+    """The mounts of ``table`` reachable below the canonical ``where``, held by ``holder``:
+    the tree under the bottom of the stack at ``holder``'s mount point, filtered by mount
+    point component-wise, parents first."""
+    by_id = {m.id: m for m in table}
     bottom = holder
     while bottom.parent_id in by_id and bottom.parent_id != bottom.id:
         below = by_id[bottom.parent_id]
@@ -141,7 +149,7 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     text = os.fsdecode(where)
     prefix = text if text.endswith("/") else text + "/"
     found = [
-        _plain(m, with_propagate_from)
+        m
         for m in table
         if m.id in reachable and (include_self if m.mountpoint == text else m.mountpoint.startswith(prefix))
     ]

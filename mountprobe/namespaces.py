@@ -1,0 +1,566 @@
+"""Other mount namespaces: every question asked about another process's view (``pid=``,
+``ns=``), the inventory of the host's mount namespaces, and who holds a filesystem.
+
+How a namespace is read, best first (``Target.access`` says which):
+
+- ``ns-fd``: listmount/statmount with ``mnt_ns_fd`` (6.18, also 6.12.107): holding the
+  namespace file is the permission.
+- ``ns-id``: with ``mnt_ns_id`` (6.11): needs CAP_SYS_ADMIN over the namespace's owner.
+- ``mountinfo``: ``/proc/<pid>/mountinfo`` of a process in it (any kernel).
+
+Opening ``/proc/<pid>/ns/mnt`` needs ptrace read access to the process (the same user, or
+CAP_SYS_PTRACE): without it every question raises PermissionError saying so. Paths are
+resolved in the process's root with ``openat2(RESOLVE_IN_ROOT)``, so an absolute symlink in
+its tree stays in its tree. Mount points are relative to the namespace's root, which is the
+process's root for every process not chrooted inside its namespace. ``setns`` is never
+called: it fails in any threaded process.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import namedtuple
+
+from ._paths import to_bytes
+from .errors import MountprobeError
+from .kernel import mount as k
+from .kernel import nsfs
+from .kernel import openat2 as ko
+from .kernel import statx as kx
+from .model import Mount
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+
+    from ._paths import PathArg
+
+    Matcher = Callable[[int, int, Optional[bytes]], bool]  # (sb major, sb minor, source) -> held?
+
+    class _NamespaceFields(NamedTuple):
+        inode: int  # the nsfs inode: lsns's NS, ``readlink /proc/PID/ns/mnt``
+        id: Optional[int]  # the 64-bit mount namespace id (6.11), statmount's mnt_ns_id
+        mounts: int
+        pids: Tuple[int, ...]
+        command: Optional[str]  # the name of its lowest pid, as lsns shows it
+
+    class _HolderFields(NamedTuple):
+        namespace: Namespace
+        mount: Mount
+
+else:
+    _NamespaceFields = namedtuple("Namespace", "inode id mounts pids command", module=__name__)
+    _HolderFields = namedtuple("Holder", "namespace mount", module=__name__)
+
+
+class Namespace(_NamespaceFields):
+    """One mount namespace of the host and the processes in it."""
+
+    __slots__ = ()
+
+
+class Holder(_HolderFields):
+    """A mount, in ``namespace``, of the filesystem or device given to ``holders()``."""
+
+    __slots__ = ()
+
+
+NS_FD, NS_ID, MOUNTINFO = "ns-fd", "ns-id", "mountinfo"
+_IN_ROOT = ko.RESOLVE_IN_ROOT | ko.RESOLVE_NO_MAGICLINKS
+_EMPTY = kx.AT_EMPTY_PATH | kx.AT_NO_AUTOMOUNT | kx.AT_STATX_DONT_SYNC
+
+
+def _gone(pid: int) -> ProcessLookupError:
+    return ProcessLookupError(errno.ESRCH, f"no process {pid}: it has exited, or never was")
+
+
+def _denied(pid: Optional[int], path: str) -> PermissionError:
+    who = f"process {pid}" if pid is not None else "that namespace"
+    return PermissionError(
+        errno.EACCES,
+        f"may not inspect the mount namespace of {who}: "
+        "ptrace read access is needed (the same user, or CAP_SYS_PTRACE)",
+        path,
+    )
+
+
+def _open_proc(pid: int, name: str, flags: int) -> int:
+    path = f"/proc/{pid}/{name}"
+    try:
+        return os.open(path, flags | os.O_CLOEXEC)
+    except (FileNotFoundError, ProcessLookupError):
+        raise _gone(pid) from None
+    except PermissionError:
+        raise _denied(pid, path) from None
+
+
+class Target:
+    """One other mount namespace, named by a process (``pid``) or a namespace file
+    (``ns``: an open descriptor or a path). Use it in a ``with``: it holds descriptors."""
+
+    def __init__(self, pid: Optional[int] = None, ns: Optional[Union[int, PathArg]] = None) -> None:
+        self._fd = -1
+        self._root = -1
+        if (pid is None) == (ns is None):
+            raise ValueError("give either pid= or ns=")
+        if pid is not None:
+            if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+                raise ValueError(f"pid must be a positive int, not {pid!r}")
+            self._fd = _open_proc(pid, "ns/mnt", os.O_RDONLY)
+        elif isinstance(ns, int):
+            if isinstance(ns, bool) or ns < 0:
+                raise ValueError(f"ns must be a file descriptor or a path, not {ns!r}")
+            self._fd = os.dup(ns)  # dup sets O_CLOEXEC
+        else:
+            assert ns is not None
+            self._fd = os.open(to_bytes(ns), os.O_RDONLY | os.O_CLOEXEC)
+        self.pid = pid
+        try:
+            kind = nsfs.namespace_type(self._fd)
+        except OSError:
+            kind = 0
+        if kind != nsfs.CLONE_NEWNS:
+            self.close()
+            raise ValueError(f"{ns!r} is not a mount namespace file (/proc/<pid>/ns/mnt)")
+        if self._fd == 0:  # 0 means "unset" to the kernel: never pass it
+            self._fd, zero = os.dup(0), self._fd
+            os.close(zero)
+        self.inode = os.fstat(self._fd).st_ino
+        self._access: Optional[str] = None
+        self._ns_id = 0
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for fd in (self._fd, self._root):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._root = -1
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    # -- how to read it ----------------------------------------------------------------------
+
+    @property
+    def access(self) -> str:
+        """How this namespace is read here: ns-fd, ns-id or mountinfo."""
+        if self._access is None:
+            self._access = self._probe()
+        return self._access
+
+    def _probe(self) -> str:
+        from .probe import capabilities
+
+        caps = capabilities()
+        if not (caps.listmount.usable and caps.statmount_records):
+            return MOUNTINFO
+        try:
+            k.listmount(k.LSMT_ROOT, count=1, ns_fd=self._fd)
+            return NS_FD
+        except OSError as exc:
+            if exc.errno not in (errno.EINVAL, errno.E2BIG):  # EINVAL: no mnt_ns_fd (< 6.18)
+                return MOUNTINFO
+        try:
+            self._ns_id = nsfs.mount_namespace_id(self._fd)
+            k.listmount(k.LSMT_ROOT, count=1, ns_id=self._ns_id)
+            return NS_ID
+        except OSError:  # ENOTTY: < 6.11; ENOENT/EPERM: no CAP_SYS_ADMIN over it
+            return MOUNTINFO
+
+    def _ns(self) -> Tuple[int, int]:
+        """The (mnt_ns_id, mnt_ns_fd) pair for listmount and statmount."""
+        return (0, self._fd) if self.access == NS_FD else (self._ns_id, 0)
+
+    def ids(self) -> List[int]:
+        """The unique ids of every mount (statmount access only)."""
+        ns_id, ns_fd = self._ns()
+        return k.listmount_all(k.LSMT_ROOT, ns_id, ns_fd)
+
+    def statmount_raw(self, mnt_id: int, param: int) -> bytes:
+        ns_id, ns_fd = self._ns()
+        return k.statmount_raw(mnt_id, param, ns_id, ns_fd)
+
+    def _record(self, mnt_id: int, with_propagate_from: bool) -> Optional[Mount]:
+        from .strategies import statmount
+
+        param = statmount.RECORD | (k.STATMOUNT_PROPAGATE_FROM if with_propagate_from else 0)
+        return statmount.record(self.statmount_raw(mnt_id, param), with_propagate_from)
+
+    def _a_pid(self) -> int:
+        """A process in this namespace: the one named, else one found by the namespace's inode."""
+        if self.pid is not None:
+            return self.pid
+        for pid in _pids():
+            if _ns_inode(pid) == self.inode:
+                self.pid = pid
+                return pid
+        raise MountprobeError("no process lives in that mount namespace: paths cannot be resolved in it")
+
+    def _table(self) -> List[Mount]:
+        from .mountinfo import parse_mountinfo
+
+        pid = self._a_pid()
+        path = f"/proc/{pid}/mountinfo"
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            raise _gone(pid) from None
+        except PermissionError:
+            raise _denied(pid, path) from None
+        if not data and _ns_inode(pid) is None:  # a zombie: its namespace is gone
+            raise _gone(pid)
+        return parse_mountinfo(data)
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def _root_fd(self) -> int:
+        if self._root < 0:
+            self._root = _open_proc(self._a_pid(), "root", os.O_PATH | os.O_DIRECTORY)
+        return self._root
+
+    def open(self, path: bytes, follow: bool = True) -> int:
+        """An O_PATH descriptor of ``path`` resolved in the process's root."""
+        raw = path.rstrip(b"/") or b"/"
+        flags = os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+        try:
+            return ko.openat2(self._root_fd(), raw, flags, _IN_ROOT)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSYS, errno.EPERM):
+                raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+        # Before 5.6: through the magic link, where an absolute symlink would escape the root.
+        try:
+            return os.open(b"/proc/%d/root/" % self._a_pid() + raw.lstrip(b"/"), flags)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+
+    def canonical(self, path: bytes) -> bytes:
+        """``path`` as the namespace spells it (symlinks and ``..`` resolved in its root)."""
+        fd = self.open(path)
+        try:
+            return os.readlink(b"/proc/self/fd/%d" % fd)
+        finally:
+            os.close(fd)
+
+    def _statx(self, fd: int, mask: int) -> kx.Statx:
+        return kx.statx(fd, b"", _EMPTY, mask)
+
+    def kind(self, path: bytes) -> Tuple[int, Tuple[int, int]]:
+        fd = self.open(path)
+        try:
+            st = self._statx(fd, kx.STATX_TYPE)
+        finally:
+            os.close(fd)
+        return st.mode, (st.rdev_major, st.rdev_minor)
+
+    # -- the questions -------------------------------------------------------------------------
+
+    def mount_of(self, path: bytes, follow: bool = True, with_propagate_from: bool = False) -> Mount:
+        fd = self.open(path, follow)
+        try:
+            return self._holder(fd, path, with_propagate_from)
+        finally:
+            os.close(fd)
+
+    def _holder(self, fd: int, path: bytes, with_propagate_from: bool) -> Mount:
+        if self.access != MOUNTINFO:
+            st = self._statx(fd, kx.STATX_MNT_ID_UNIQUE)
+            if st.mask & kx.STATX_MNT_ID_UNIQUE:
+                try:
+                    found = self._record(st.mnt_id, with_propagate_from)
+                except FileNotFoundError:
+                    gone = "the mount vanished while being read"
+                    raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
+                if found is not None:
+                    return found
+        legacy = _legacy_id(fd)
+        for m in self._table():
+            if m.id == legacy:
+                return m if with_propagate_from else m._replace(propagate_from=None)
+        raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in the namespace's table")
+
+    def is_mountpoint(self, path: bytes, bind: bool = True, follow: bool = True) -> bool:
+        fd = self.open(path, follow)
+        try:
+            top = self._is_root(fd)
+            if not top:
+                try:
+                    attributes = self._statx(fd, 0).attributes
+                except OSError as exc:
+                    if exc.errno not in (errno.ENOSYS, errno.EPERM):
+                        raise
+                    m = self._holder(fd, path, False)
+                    attributes = kx.STATX_ATTR_MOUNT_ROOT if os.fsencode(m.mountpoint) == self._name(fd) else 0
+                if not attributes & kx.STATX_ATTR_MOUNT_ROOT:
+                    return False
+            if bind:
+                return True
+            m = self._holder(fd, path, False)
+        finally:
+            os.close(fd)
+        parent = self._parent(m)
+        return parent is None or (parent.major, parent.minor) != (m.major, m.minor)
+
+    def _is_root(self, fd: int) -> bool:
+        a, b = os.fstat(fd), os.fstat(self._root_fd())
+        return (a.st_dev, a.st_ino, _legacy_id(fd)) == (b.st_dev, b.st_ino, _legacy_id(self._root_fd()))
+
+    def _name(self, fd: int) -> bytes:
+        return os.readlink(b"/proc/self/fd/%d" % fd)
+
+    def _parent(self, m: Mount) -> Optional[Mount]:
+        if m.parent_unique_id is not None and self.access != MOUNTINFO:
+            try:
+                return self._record(m.parent_unique_id, False)
+            except (FileNotFoundError, PermissionError):
+                return None
+        return next((p for p in self._table() if p.id == m.parent_id and p.id != m.id), None)
+
+    def mount_at(self, path: bytes, with_propagate_from: bool = False) -> Optional[Mount]:
+        if not self.is_mountpoint(path):
+            return None
+        return self.mount_of(path, True, with_propagate_from)
+
+    def list_mounts(self, with_propagate_from: bool = False) -> List[Mount]:
+        if self.access == MOUNTINFO:
+            table = self._table()
+            return table if with_propagate_from else [m._replace(propagate_from=None) for m in table]
+        found: List[Mount] = []
+        for mnt_id in self.ids():
+            try:
+                m = self._record(mnt_id, with_propagate_from)
+            except (FileNotFoundError, PermissionError):
+                continue  # gone since it was listed, or outside the namespace's root
+            if m is not None:
+                found.append(m)
+        return found
+
+    def mounts_under(self, path: bytes, include_self: bool = False, with_propagate_from: bool = False) -> List[Mount]:
+        from .strategies.mountinfo import reachable_below
+
+        fd = self.open(path)
+        try:
+            holder = self._holder(fd, path, with_propagate_from)
+            where = self._name(fd)
+        finally:
+            os.close(fd)
+        table = self.list_mounts(with_propagate_from)
+        return reachable_below(table, holder, where, include_self)
+
+    def still_mounted(self, m: Mount) -> bool:
+        if m.unique_id is not None and self.access != MOUNTINFO:
+            try:
+                self.statmount_raw(m.unique_id, k.STATMOUNT_MNT_BASIC)
+            except FileNotFoundError:
+                return False
+            return True
+        identity = _identity(m)
+        return any(_identity(t) == identity for t in self._table())
+
+
+def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
+    return (m.id, m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)
+
+
+def _legacy_id(fd: int) -> Optional[int]:
+    try:
+        st = kx.statx(fd, b"", _EMPTY, kx.STATX_MNT_ID)
+        if st.mask & kx.STATX_MNT_ID:
+            return st.mnt_id
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as info:
+            for line in info:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+# -- the inventory ---------------------------------------------------------------------------
+
+
+def _psutil() -> object:
+    try:
+        import psutil  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        raise MountprobeError("listing every process needs psutil: pip install 'mountprobe[namespaces]'") from None
+    return psutil
+
+
+def _pids() -> List[int]:
+    pids: List[int] = _psutil().pids()  # type: ignore[attr-defined]
+    return pids
+
+
+def _ns_inode(pid: int) -> Optional[int]:
+    """The inode of ``pid``'s mount namespace; None when it has exited or may not be looked at."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/mnt").st_ino
+    except OSError:
+        return None
+
+
+def _by_namespace() -> Dict[int, List[int]]:
+    """Every visible process, grouped by mount namespace inode (pids in ascending order)."""
+    groups: Dict[int, List[int]] = {}
+    for pid in sorted(_pids()):
+        inode = _ns_inode(pid)
+        if inode is not None:
+            groups.setdefault(inode, []).append(pid)
+    return groups
+
+
+def _command(pid: int) -> Optional[str]:
+    try:
+        name: str = _psutil().Process(pid).name()  # type: ignore[attr-defined]
+    except Exception:  # psutil.Error: exited, or not ours to look at
+        return None
+    return name
+
+
+def _targets(groups: Dict[int, List[int]]) -> Iterator[Tuple[Target, List[int]]]:
+    """One open Target per namespace, through the first of its processes that still lives."""
+    for pids in groups.values():
+        target = None
+        for pid in pids:
+            try:
+                target = Target(pid=pid)
+                break
+            except (ProcessLookupError, PermissionError):
+                continue
+        if target is None:
+            continue
+        with target:
+            yield target, pids
+
+
+def _namespace(target: Target, pids: List[int], count: Optional[int] = None) -> Namespace:
+    ns_id: Optional[int] = None
+    try:
+        count_here, ns_id = nsfs.mount_namespace_info(target._fd)
+        count = count if count is not None else count_here
+    except OSError:
+        try:
+            ns_id = nsfs.mount_namespace_id(target._fd)
+        except OSError:
+            ns_id = None
+    if count is None:
+        count = len(target.ids()) if target.access != MOUNTINFO else len(target._table())
+    return Namespace(target.inode, ns_id, count, tuple(pids), _command(pids[0]))
+
+
+def mount_namespaces() -> List[Namespace]:
+    """Every mount namespace that holds a process the caller may look at (all of them for
+    root), with its id, its number of mounts and its processes (lowest pid first).
+    A namespace that no process is in (kept by a bind mount of its nsfs file, or an open
+    descriptor) is not listed."""
+    found: List[Namespace] = []
+    for target, pids in _targets(_by_namespace()):
+        try:
+            found.append(_namespace(target, pids))
+        except (ProcessLookupError, PermissionError):
+            continue  # exited or changed hands while being read
+    return found
+
+
+# -- holders -----------------------------------------------------------------------------------
+
+
+def _what(path_or_device: PathArg) -> Tuple[Optional[Tuple[int, int]], Optional[Tuple[int, int]]]:
+    """(superblock device, block device) that ``holders`` looks for: a block device node
+    gives the device (whose superblock may be anonymous: btrfs), any other path the
+    superblock of the mount that holds it."""
+    from . import api
+
+    raw = to_bytes(path_or_device)
+    mode, rdev = api._kind(raw)
+    if stat.S_ISBLK(mode):
+        return rdev, rdev
+    m = api.mount_of(raw)
+    return (m.major, m.minor), None
+
+
+_sb_cache: Dict[int, Tuple[int, int, Optional[bytes]]] = {}
+
+
+def _matcher(
+    sb: Optional[Tuple[int, int]], device: Optional[Tuple[int, int]]
+) -> Callable[[int, int, Optional[bytes]], bool]:
+    sources: Dict[bytes, bool] = {}
+
+    def names_device(source: Optional[bytes]) -> bool:
+        if device is None or not source or not source.startswith(b"/"):
+            return False
+        hit = sources.get(source)
+        if hit is None:
+            try:
+                st = os.stat(source)
+                hit = stat.S_ISBLK(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == device
+            except OSError:
+                hit = False
+            sources[source] = hit
+        return hit
+
+    def matches(major: int, minor: int, source: Optional[bytes]) -> bool:
+        return (major, minor) == sb or names_device(source)
+
+    return matches
+
+
+def _holding(target: Target, matches: Matcher, with_source: bool) -> List[Mount]:
+    if target.access == MOUNTINFO:
+        return [m for m in target._table() if matches(m.major, m.minor, os.fsencode(m.source or ""))]
+    param = k.STATMOUNT_SB_BASIC | (k.STATMOUNT_SB_SOURCE if with_source else 0)
+    found: List[Mount] = []
+    seen = _sb_cache
+    for mnt_id in target.ids():
+        known = seen.get(mnt_id)
+        if known is None:
+            try:
+                reply = k.decode_reply(target.statmount_raw(mnt_id, param))
+            except (FileNotFoundError, PermissionError):
+                continue
+            # Unique ids are never reused, and a mount never changes its superblock.
+            known = seen[mnt_id] = (reply.sb_dev_major, reply.sb_dev_minor, reply.sb_source)
+        if matches(*known):
+            try:
+                m = target._record(mnt_id, False)
+            except (FileNotFoundError, PermissionError):
+                continue
+            if m is not None:
+                found.append(m)
+    return found
+
+
+def holders(path_or_device: PathArg) -> List[Holder]:
+    """Every (namespace, mount) that keeps mounted the filesystem of ``path_or_device`` (a
+    path: the superblock of the mount holding it, bind mounts and subvolumes included) or
+    the block device it names (matched by the superblock's device, or by a mount source that
+    is that device node). What keeps ``umount`` or a device removal busy across the host:
+    every namespace whose process the caller may look at, with the processes in it."""
+    sb, device = _what(path_or_device)
+    matches = _matcher(sb, device)
+    found: List[Holder] = []
+    for target, pids in _targets(_by_namespace()):
+        try:
+            mounts = _holding(target, matches, device is not None)
+        except (ProcessLookupError, PermissionError):
+            continue
+        if mounts:
+            namespace = _namespace(target, pids)
+            found += [Holder(namespace, m) for m in mounts]
+    if len(_sb_cache) > 1_000_000:
+        _sb_cache.clear()
+    return found
