@@ -24,7 +24,7 @@ import stat
 from collections import namedtuple
 
 from ._paths import to_bytes
-from .errors import MountprobeError
+from .errors import MountprobeError, Unsupported
 from .kernel import mount as k
 from .kernel import nsfs
 from .kernel import openat2 as ko
@@ -68,6 +68,15 @@ class Holder(_HolderFields):
 
 
 NS_FD, NS_ID, MOUNTINFO = "ns-fd", "ns-id", "mountinfo"
+_ns_fd_works = False  # listmount took a mnt_ns_fd once: this kernel has it (dropped in a fork)
+
+
+def _forget() -> None:
+    global _ns_fd_works
+    _ns_fd_works = False
+
+
+os.register_at_fork(after_in_child=_forget)
 _IN_ROOT = ko.RESOLVE_IN_ROOT | ko.RESOLVE_NO_MAGICLINKS
 _EMPTY = kx.AT_EMPTY_PATH | kx.AT_NO_AUTOMOUNT | kx.AT_STATX_DONT_SYNC
 
@@ -118,7 +127,7 @@ class Target:
             self._fd = os.open(to_bytes(ns), os.O_RDONLY | os.O_CLOEXEC)
         self.pid = pid
         try:
-            kind = nsfs.namespace_type(self._fd)
+            kind = nsfs.CLONE_NEWNS if pid is not None else nsfs.namespace_type(self._fd)
         except OSError:
             kind = 0
         if kind != nsfs.CLONE_NEWNS:
@@ -160,11 +169,15 @@ class Target:
     def _probe(self) -> str:
         from .probe import capabilities
 
+        global _ns_fd_works
         caps = capabilities()
         if not (caps.listmount.usable and caps.statmount_records):
             return MOUNTINFO
+        if _ns_fd_works:  # holding the namespace file is the permission: no need to ask again
+            return NS_FD
         try:
             k.listmount(k.LSMT_ROOT, count=1, ns_fd=self._fd)
+            _ns_fd_works = True
             return NS_FD
         except OSError as exc:
             if exc.errno not in (errno.EINVAL, errno.E2BIG):  # EINVAL: no mnt_ns_fd (< 6.18)
@@ -431,15 +444,19 @@ def _command(pid: int) -> Optional[str]:
 
 
 def _targets(groups: Dict[int, List[int]]) -> Iterator[Tuple[Target, List[int]]]:
-    """One open Target per namespace, through the first of its processes that still lives."""
-    for pids in groups.values():
+    """One open Target per namespace, through the first of its processes that still lives
+    (and is still in it: the inode is checked again once the namespace file is open)."""
+    for inode, pids in groups.items():
         target = None
         for pid in pids:
             try:
                 target = Target(pid=pid)
-                break
             except (ProcessLookupError, PermissionError):
                 continue
+            if target.inode == inode:
+                break
+            target.close()
+            target = None
         if target is None:
             continue
         with target:
@@ -488,11 +505,17 @@ def _what(path_or_device: PathArg) -> Tuple[Optional[Tuple[int, int]], Optional[
     mode, rdev = api._kind(raw)
     if stat.S_ISBLK(mode):
         return rdev, rdev
-    m = api.mount_of(raw)
+    try:
+        m = api.mount_of(raw)
+    except (FileNotFoundError, Unsupported):
+        # A mount of another namespace (a path through /proc/<pid>/root): the device of
+        # the file itself, which is the superblock's on all but btrfs subvolumes.
+        st = kx.statx(kx.AT_FDCWD, raw, kx.AT_NO_AUTOMOUNT | kx.AT_STATX_DONT_SYNC, 0)
+        return (st.dev_major, st.dev_minor), None
     return (m.major, m.minor), None
 
 
-_sb_cache: Dict[int, Tuple[int, int, Optional[bytes]]] = {}
+_sb_cache: Dict[int, Tuple[int, int]] = {}
 
 
 def _matcher(
@@ -519,29 +542,48 @@ def _matcher(
     return matches
 
 
-def _holding(target: Target, matches: Matcher, with_source: bool) -> List[Mount]:
+def _holding(target: Target, sb: Optional[Tuple[int, int]], device: Optional[Tuple[int, int]]) -> List[Mount]:
+    """The mounts of ``target`` whose superblock is ``sb``, or that ``device`` holds."""
     if target.access == MOUNTINFO:
+        matches = _matcher(sb, device)
         return [m for m in target._table() if matches(m.major, m.minor, os.fsencode(m.source or ""))]
-    param = k.STATMOUNT_SB_BASIC | (k.STATMOUNT_SB_SOURCE if with_source else 0)
+    ids = target.ids()
+    cache = _sb_cache
+    unknown = [i for i in ids if i not in cache]
+    if unknown:
+        ns_id, ns_fd = target._ns()
+        for mnt_id, dev in zip(unknown, k.superblock_devices(unknown, ns_id, ns_fd)):
+            # Unique ids are never reused and a mount never changes its superblock: what is
+            # learnt of an id stays true (gone ones fail: ENOENT, or EPERM outside the root).
+            if isinstance(dev, tuple):
+                cache[mnt_id] = dev
+    hits = [i for i in ids if cache.get(i) == sb]
+    if device is not None:  # a device may back a superblock of another number (btrfs): by source
+        names, held = _matcher(None, device), set(hits)
+        hits += [i for i in ids if i in cache and i not in held and names(0, 0, _source(target, i))]
     found: List[Mount] = []
-    seen = _sb_cache
-    for mnt_id in target.ids():
-        known = seen.get(mnt_id)
-        if known is None:
-            try:
-                reply = k.decode_reply(target.statmount_raw(mnt_id, param))
-            except (FileNotFoundError, PermissionError):
-                continue
-            # Unique ids are never reused, and a mount never changes its superblock.
-            known = seen[mnt_id] = (reply.sb_dev_major, reply.sb_dev_minor, reply.sb_source)
-        if matches(*known):
-            try:
-                m = target._record(mnt_id, False)
-            except (FileNotFoundError, PermissionError):
-                continue
-            if m is not None:
-                found.append(m)
+    for mnt_id in hits:
+        try:
+            m = target._record(mnt_id, False)
+        except (FileNotFoundError, PermissionError):
+            continue
+        if m is not None:
+            found.append(m)
     return found
+
+
+_source_cache: Dict[int, Optional[bytes]] = {}
+
+
+def _source(target: Target, mnt_id: int) -> Optional[bytes]:
+    if mnt_id in _source_cache:
+        return _source_cache[mnt_id]
+    try:
+        source = k.decode_reply(target.statmount_raw(mnt_id, k.STATMOUNT_SB_SOURCE)).sb_source
+    except (FileNotFoundError, PermissionError):
+        return None
+    _source_cache[mnt_id] = source
+    return source
 
 
 def holders(path_or_device: PathArg) -> List[Holder]:
@@ -551,16 +593,16 @@ def holders(path_or_device: PathArg) -> List[Holder]:
     is that device node). What keeps ``umount`` or a device removal busy across the host:
     every namespace whose process the caller may look at, with the processes in it."""
     sb, device = _what(path_or_device)
-    matches = _matcher(sb, device)
     found: List[Holder] = []
     for target, pids in _targets(_by_namespace()):
         try:
-            mounts = _holding(target, matches, device is not None)
+            mounts = _holding(target, sb, device)
         except (ProcessLookupError, PermissionError):
             continue
         if mounts:
             namespace = _namespace(target, pids)
             found += [Holder(namespace, m) for m in mounts]
-    if len(_sb_cache) > 1_000_000:
+    if len(_sb_cache) > 1_000_000:  # ids of mounts long gone: start again
         _sb_cache.clear()
+        _source_cache.clear()
     return found

@@ -5,7 +5,8 @@
 user namespace when not root) with every mount private, mounts a fresh tmpfs on the test's
 ``tmp_path``, and exits. The namespace, and every mount made in it, dies with the child,
 whether the test passed or not: the host's mount table is never touched. The test runs as
-the init of its own pid namespace, so no process it started survives it either.
+the init of its own pid namespace (with its own /proc), so no process it started survives it
+either.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 PR_SET_PDEATHSIG = 1
 MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_MOVE = 0x2000
@@ -175,6 +179,8 @@ def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs:
         os._exit(0)
     try:
         _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+        # A /proc of the new pid namespace, so that /proc/<pid> names the test's children.
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
         if "tmp_path" in kwargs:
             tmpfs(kwargs["tmp_path"], "scratch")
         test(*args, **kwargs)

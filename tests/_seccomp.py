@@ -179,3 +179,51 @@ def before_open(hook: Callable[[bytes], None]) -> None:
         raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
     listener.append(fd)
     ready.set()
+
+
+def without_mnt_ns_fd() -> None:
+    """From now on, in this thread, listmount and statmount behave as on 6.11-6.17: a request
+    whose ``mnt_ns_fd`` word (then ``spare``) is not 0 fails with EINVAL. The supervisor
+    reads the request from the caller's memory (the same address space) and lets every
+    other call run unchanged."""
+    import threading
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    listener: list[int] = []
+    ready = threading.Event()
+
+    def supervise() -> None:
+        ready.wait()
+        buf = ctypes.create_string_buffer(_NOTIF.size)
+        while True:
+            ctypes.memset(buf, 0, _NOTIF.size)
+            if libc.ioctl(listener[0], _NOTIF_RECV, buf) != 0:
+                continue
+            notif_id, _pid, _flags, _nr, _arch, _ip, req, *_ = _NOTIF.unpack(buf.raw)
+            ns_fd = struct.unpack_from("=I", ctypes.string_at(req + 4, 4))[0]
+            # EINVAL for a request that sets mnt_ns_fd; every other call runs as made
+            error, flags = (-22, 0) if ns_fd else (0, _FLAG_CONTINUE)
+            resp = _NOTIF_RESP.pack(notif_id, 0, error, flags)
+            libc.ioctl(listener[0], _NOTIF_SEND, ctypes.create_string_buffer(resp))
+
+    threading.Thread(target=supervise, daemon=True).start()  # before the filter: unfiltered
+    prog = [
+        _insn(_LD_ABS, 0, 0, 4),
+        _insn(_JEQ, 1, 0, _ARCH),
+        _insn(_RET, 0, 0, _KILL),
+        _insn(_LD_ABS, 0, 0, 0),
+        _insn(_JEQ, 2, 0, NUMBERS["statmount"]),
+        _insn(_JEQ, 1, 0, NUMBERS["listmount"]),
+        _insn(_RET, 0, 0, _ALLOW),
+        _insn(_RET, 0, 0, _RET_USER_NOTIF),
+    ]
+    code = ctypes.create_string_buffer(b"".join(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
+    listener.append(fd)
+    ready.set()

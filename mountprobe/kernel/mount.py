@@ -103,11 +103,22 @@ def listmount(
     if _listmount is None:
         missing("listmount")
     req = _REQ.pack(MNT_ID_REQ_SIZE_VER1, ns_fd, mnt_id, last, ns_id)
-    ids = (ctypes.c_uint64 * count)() if count else None
+    ids = _id_array(count) if count else None
     n = _listmount(_LNR, req, ids, count, flags)
     if n < 0:
         raise_errno()
     return ids[:n] if ids is not None else []
+
+
+_ids_tls = _local()
+
+
+def _id_array(count: int) -> ctypes.Array[ctypes.c_uint64]:
+    """A per-thread array of at least ``count`` u64 for listmount's reply, kept between calls."""
+    ids: Optional[ctypes.Array[ctypes.c_uint64]] = getattr(_ids_tls, "ids", None)
+    if ids is None or len(ids) < count:
+        ids = _ids_tls.ids = (ctypes.c_uint64 * max(count, 512))()
+    return ids
 
 
 def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
@@ -166,6 +177,31 @@ def statmount_raw(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> by
         _tls.resize(_tls.size * 2)
         req, req_arg, reply, reply_arg, reply_addr, size_arg = _tls.call
     return ctypes.string_at(reply_addr, _USED.unpack_from(reply)[0])
+
+
+_DEV = struct.Struct("=II")  # sb_dev_major, sb_dev_minor at offset 16 of struct statmount
+
+
+def superblock_devices(ids: List[int], ns_id: int = 0, ns_fd: int = 0) -> List[object]:
+    """statmount(``STATMOUNT_SB_BASIC``) of each id in turn: its superblock's (major, minor),
+    or the errno (an int) of a call that failed. Read in place from the reply buffer: this
+    runs once per mount of every namespace of a host."""
+    if _statmount_boxed is None:
+        missing("statmount")
+    req, req_arg, reply, reply_arg, _addr, size_arg = _tls.call
+    _REQ.pack_into(req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, 0, STATMOUNT_SB_BASIC, ns_id)
+    put_id = struct.Struct("=Q").pack_into
+    dev = _DEV.unpack_from
+    call, nr, flags, get_errno = _statmount_boxed, _SNR_ARG, _NO_FLAGS, ctypes.get_errno
+    out: List[object] = []
+    append = out.append
+    for mnt_id in ids:
+        put_id(req, 8, mnt_id)
+        if call(nr, req_arg, reply_arg, size_arg, flags) == 0:
+            append(dev(reply, 16))
+        else:
+            append(get_errno())
+    return out
 
 
 def decode_reply(raw: bytes) -> StatmountReply:

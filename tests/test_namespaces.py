@@ -1,0 +1,367 @@
+"""Questions about other mount namespaces: child processes build their own views (some with
+a filesystem leaked into them by a bind mount), answer every question about themselves,
+and the same questions asked from outside with pid=/ns= must give the same answers, by
+every way in (mnt_ns_fd, mnt_ns_id simulated on a kernel without mnt_ns_fd, mountinfo).
+mount_namespaces and holders find exactly those namespaces and mounts."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Set, Tuple
+
+import pytest
+from _ns import CLONE_NEWNS, MNT_DETACH, bind, in_user_namespace, isolated, read_until_closed, tmpfs, umount, unshare
+from _seccomp import fail_syscalls, without_mnt_ns_fd
+
+import mountprobe
+from mountprobe import namespaces
+
+WAYS = ("ns-fd", "ns-id", "mountinfo")
+
+
+class Child:
+    """A process in a mount namespace of its own, built by ``build``; it answers ``ask`` about
+    itself, then waits until released."""
+
+    def __init__(self, build: Callable[[], None], ask: Callable[[], Any]) -> None:
+        report_r, report_w = os.pipe()
+        self._go_r, self._go_w = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                os.close(report_r)
+                unshare(CLONE_NEWNS)
+                build()
+                os.write(report_w, pickle.dumps(("ok", _outcomes(ask))))
+            except BaseException as exc:
+                os.write(report_w, pickle.dumps(("error", repr(exc))))
+            finally:
+                os.close(report_w)
+                os.read(self._go_r, 1)
+                os._exit(0)
+        os.close(report_w)
+        data = read_until_closed(report_r, 60)
+        os.close(report_r)
+        assert data, "the child did not report"
+        status, self.answers = pickle.loads(data)
+        assert status == "ok", self.answers
+        self.inode = os.stat(f"/proc/{self.pid}/ns/mnt").st_ino
+
+    def release(self) -> None:
+        os.write(self._go_w, b"g")
+        os.waitpid(self.pid, 0)
+
+
+def _outcomes(ask: Callable[[], Any]) -> Any:
+    return ask()
+
+
+def _answers(paths: List[bytes], call: Callable[..., Any]) -> List[Tuple[str, Any]]:
+    """Every question about every path, each answer or the type of its error."""
+    questions: Dict[str, Callable[[bytes], Any]] = {
+        "is_mountpoint": lambda p: call(mountprobe.is_mountpoint, p),
+        "is_mountpoint(bind=False)": lambda p: call(mountprobe.is_mountpoint, p, bind=False),
+        "is_mountpoint(nofollow)": lambda p: call(mountprobe.is_mountpoint, p, follow_symlinks=False),
+        "mount_of": lambda p: call(mountprobe.mount_of, p),
+        "mount_of(nofollow)": lambda p: call(mountprobe.mount_of, p, follow_symlinks=False),
+        "mount_at": lambda p: call(mountprobe.mount_at, p),
+        "mount_root": lambda p: call(mountprobe.mount_root, p),
+        "mounts_under": lambda p: call(mountprobe.mounts_under, p),
+        "mounts_under(self)": lambda p: call(mountprobe.mounts_under, p, include_self=True),
+        "is_mounted": lambda p: call(mountprobe.is_mounted, p),
+        "is_mounted(source)": lambda p: call(mountprobe.is_mounted, p, source="inner", fstype="tmpfs"),
+    }
+    out: List[Tuple[str, Any]] = []
+    for path in paths:
+        for name, ask in questions.items():
+            try:
+                out.append((f"{name} {path!r}", ask(path)))
+            except OSError as exc:
+                out.append((f"{name} {path!r}", type(exc).__name__))
+    table = call(mountprobe.list_mounts)
+    out.append(("list_mounts", table))
+    out.append(("still_mounted", [call(mountprobe.still_mounted, m) for m in table]))
+    return out
+
+
+def _here(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return f(*args, **kwargs)
+
+
+def _scene(tmp_path: Path) -> Tuple[Callable[[], None], List[bytes]]:
+    """What each child builds (its own tmpfs, a directory only it has, symlinks that lead
+    elsewhere in our namespace) and the paths asked about."""
+    top = os.fsencode(tmp_path)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "other").mkdir()
+    tmpfs(tmp_path / "other", "ours-only")
+    os.symlink(top + b"/x/only-there", top + b"/abs-link")
+
+    def build() -> None:
+        umount(tmp_path / "other")
+        tmpfs(tmp_path / "x", "inner")
+        os.mkdir(top + b"/x/only-there")
+        bind(tmp_path / "x" / "only-there", tmp_path / "x" / "only-there")
+        os.mkdir(top + b"/x/bad\xff name")
+
+    paths = [
+        b"/",
+        top,
+        top + b"/x",
+        top + b"/x/only-there",
+        top + b"/x/bad\xff name",
+        top + b"/abs-link",
+        top + b"/other",
+        top + b"/x/missing",
+        top + b"/x/../x/./only-there/",
+    ]
+    return build, paths
+
+
+def _enter(way: str) -> None:
+    if way == "ns-id":
+        without_mnt_ns_fd()
+    elif way == "mountinfo":
+        fail_syscalls({"statmount": errno.ENOSYS, "listmount": errno.ENOSYS})
+
+
+def _comparable(answers: List[Tuple[str, Any]], way: str) -> List[Tuple[str, Any]]:
+    """Without statmount, records carry no unique ids on either side of the comparison."""
+    if way != "mountinfo":
+        return answers
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, mountprobe.Mount):
+            return value._replace(unique_id=None, parent_unique_id=None)
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return [(name, plain(value)) for name, value in answers]
+
+
+@pytest.mark.parametrize("way", WAYS)
+@isolated
+def test_every_question_with_pid_gives_the_processs_own_answers(way: str, tmp_path: Path) -> None:
+    build, paths = _scene(tmp_path)
+    child = Child(build, lambda: _answers(paths, _here))
+    try:
+        _enter(way)
+        with namespaces.Target(pid=child.pid) as target:
+            assert target.access == way
+        ours = _answers(paths, lambda f, *a, **kw: f(*a, pid=child.pid, **kw))
+        assert _comparable(ours, way) == _comparable(child.answers, way)
+        # and the namespace really differs from ours
+        assert mountprobe.mount_at(tmp_path / "x") is None
+        assert mountprobe.mount_at(tmp_path / "x", pid=child.pid) is not None
+    finally:
+        child.release()
+
+
+@isolated
+def test_ns_as_a_path_or_an_open_descriptor_gives_the_same_answers(tmp_path: Path) -> None:
+    build, paths = _scene(tmp_path)
+    child = Child(build, lambda: _answers(paths, _here))
+    try:
+        ns_path = f"/proc/{child.pid}/ns/mnt"
+        assert _answers(paths, lambda f, *a, **kw: f(*a, ns=ns_path, **kw)) == child.answers
+        fd = os.open(ns_path, os.O_RDONLY)
+        try:
+            assert _answers(paths, lambda f, *a, **kw: f(*a, ns=fd, **kw)) == child.answers
+        finally:
+            os.close(fd)
+    finally:
+        child.release()
+
+
+@isolated
+def test_bad_namespace_arguments_raise_value_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    fd = os.open(tmp_path / "file", os.O_RDONLY)
+    try:
+        for kwargs in ({"pid": 0}, {"pid": -4}, {"pid": True}, {"ns": "/proc/self/ns/net"}, {"ns": fd}):
+            with pytest.raises(ValueError):
+                mountprobe.list_mounts(**kwargs)
+        with pytest.raises(ValueError, match="either"):
+            mountprobe.list_mounts(pid=os.getpid(), ns="/proc/self/ns/mnt")
+        with pytest.raises(FileNotFoundError):
+            mountprobe.list_mounts(ns=tmp_path / "missing")
+    finally:
+        os.close(fd)
+
+
+@isolated
+def test_an_exited_pid_raises_process_lookup_error_everywhere(tmp_path: Path) -> None:
+    zombie = os.fork()
+    if zombie == 0:
+        os._exit(0)
+    os.waitid(os.P_PID, zombie, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    reaped = os.fork()
+    if reaped == 0:
+        os._exit(0)
+    os.waitpid(reaped, 0)
+    calls: List[Callable[[int], Any]] = [
+        lambda pid: mountprobe.list_mounts(pid=pid),
+        lambda pid: mountprobe.is_mountpoint("/", pid=pid),
+        lambda pid: mountprobe.mount_of(tmp_path, pid=pid),
+        lambda pid: mountprobe.mount_at(tmp_path, pid=pid),
+        lambda pid: mountprobe.mount_root(tmp_path, pid=pid),
+        lambda pid: mountprobe.mounts_under(tmp_path, pid=pid),
+        lambda pid: mountprobe.is_mounted(tmp_path, pid=pid),
+        lambda pid: mountprobe.still_mounted(mountprobe.mount_of("/"), pid=pid),
+    ]
+    for pid in (zombie, reaped):
+        for call in calls:
+            with pytest.raises(ProcessLookupError, match=f"no process {pid}"):
+                call(pid)
+    os.waitpid(zombie, 0)
+
+
+@isolated
+def test_a_process_exiting_after_the_namespace_was_opened_leaves_it_readable(tmp_path: Path) -> None:
+    build, _ = _scene(tmp_path)
+    child = Child(build, lambda: mountprobe.list_mounts())
+    with namespaces.Target(pid=child.pid) as target:
+        child.release()  # exits; the open namespace file keeps the namespace alive
+        assert target.list_mounts() == child.answers
+
+
+@isolated
+def test_a_namespace_the_caller_may_not_inspect_gives_a_clear_permission_error(tmp_path: Path) -> None:
+    if in_user_namespace():
+        pytest.skip("must become another uid, which a user namespace mapping only ours cannot")
+    build, _ = _scene(tmp_path)
+    child = Child(build, lambda: None)
+    try:
+        mountprobe.holders("/")  # every module imported while still root
+        mountprobe.mount_of("/", pid=child.pid)
+        os.setresuid(65534, 65534, 65534)
+        for call in (
+            lambda: mountprobe.list_mounts(pid=child.pid),
+            lambda: mountprobe.is_mountpoint("/", pid=child.pid),
+            lambda: mountprobe.mount_of("/", pid=child.pid),
+        ):
+            with pytest.raises(PermissionError) as caught:
+                call()
+            assert f"process {child.pid}" in str(caught.value) and "ptrace" in str(caught.value)
+        assert mountprobe.holders("/") != []  # our own namespace is still ours to read
+        assert all(n.pids != (child.pid,) for n in mountprobe.mount_namespaces())
+    finally:
+        child.release()
+
+
+def _leaky_children(tmp_path: Path) -> Tuple[Path, List[Child], Dict[int, Set[str]]]:
+    """A victim filesystem, and children that keep it in different ways: a leaked copy and a
+    bind of a subdirectory; only a bind; nothing (they unmounted it). Each reports the mount
+    points that hold the victim's superblock in its namespace."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    tmpfs(victim, "victim")
+    (victim / "sub").mkdir()
+    for name in ("lk", "lk2"):
+        (tmp_path / name).mkdir()
+    sb = mountprobe.mount_of(victim)
+    dev = (sb.major, sb.minor)
+
+    def holding() -> Set[str]:
+        return {m.mountpoint for m in mountprobe.list_mounts() if (m.major, m.minor) == dev}
+
+    def copy_and_bind() -> None:
+        bind(victim / "sub", tmp_path / "lk")
+
+    def bind_only() -> None:
+        bind(victim / "sub", tmp_path / "lk2")
+        umount(victim)
+
+    def clean() -> None:
+        umount(victim)
+
+    children = [Child(build, holding) for build in (copy_and_bind, bind_only, clean, clean)]
+    expected = {c.inode: c.answers for c in children if c.answers}
+    return victim, children, expected
+
+
+@isolated
+def test_holders_finds_exactly_the_namespaces_a_filesystem_leaked_into(tmp_path: Path) -> None:
+    victim, children, expected = _leaky_children(tmp_path)
+    try:
+        ours = os.stat("/proc/self/ns/mnt").st_ino
+        found = mountprobe.holders(victim)
+        got: Dict[int, Set[str]] = {}
+        for h in found:
+            got.setdefault(h.namespace.inode, set()).add(h.mount.mountpoint)
+        assert got == {ours: {str(victim)}, **expected}
+        by_inode = {h.namespace.inode: h.namespace for h in found}
+        for c in children:
+            if c.inode in expected:
+                assert c.pid in by_inode[c.inode].pids
+        assert mountprobe.holders(victim / "sub") == found  # any path in it: the same superblock
+        # Gone from our namespace, still held elsewhere: ask through a holder's root.
+        umount(victim, MNT_DETACH)
+        leaked = children[0]
+        again = mountprobe.holders(f"/proc/{leaked.pid}/root{victim}")
+        assert {(h.namespace.inode, h.mount.mountpoint) for h in again} == {
+            (inode, point) for inode, points in expected.items() for point in points
+        }
+    finally:
+        for c in children:
+            c.release()
+
+
+@isolated
+def test_mount_namespaces_lists_every_child_with_its_pids_and_mount_count(tmp_path: Path) -> None:
+    _, children, _ = _leaky_children(tmp_path)
+    try:
+        listed = {n.inode: n for n in mountprobe.mount_namespaces()}
+        for c in children:
+            n = listed[c.inode]
+            assert c.pid in n.pids and n.command
+            with open(f"/proc/{c.pid}/mountinfo", "rb") as f:
+                assert n.mounts == len(f.read().splitlines())
+            assert n.id is None or n.id > 0
+        ours = listed[os.stat("/proc/self/ns/mnt").st_ino]
+        assert os.getpid() in ours.pids
+    finally:
+        for c in children:
+            c.release()
+
+
+@isolated
+def test_the_namespaces_holders_and_find_commands(tmp_path: Path) -> None:
+    victim, children, expected = _leaky_children(tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-m", "mountprobe", *args], capture_output=True, timeout=60)
+
+    try:
+        done = run("namespaces", "-J")
+        assert done.returncode == 0, done.stderr
+        rows = json.loads(done.stdout)["namespaces"]
+        assert {c.inode for c in children} <= {r["ns"] for r in rows}
+        done = run("holders", "-J", str(victim))
+        assert done.returncode == 0, done.stderr
+        held = json.loads(done.stdout)["holders"]
+        assert {(r["ns"], r["target"]) for r in held} >= {(i, p) for i, ps in expected.items() for p in ps}
+        table = run("holders", str(victim))
+        assert table.returncode == 0 and table.stdout.split(b"\n")[0].split() == [
+            b"NS",
+            b"PID",
+            b"TARGET",
+            b"SOURCE",
+            b"FSTYPE",
+        ]
+        clean = children[2]
+        found = run("find", "-N", str(clean.pid), "-J", str(tmp_path / "lk2"))
+        assert found.returncode == 0 and json.loads(found.stdout)["filesystems"][0]["target"] == str(tmp_path)
+        missing = run("find", "-N", "999999999", "/")
+        assert missing.returncode == 1 and b"no process 999999999" in missing.stderr
+        assert b"Traceback" not in missing.stderr
+    finally:
+        for c in children:
+            c.release()
