@@ -10,13 +10,25 @@ import errno
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Set, Tuple
 
 import pytest
-from _ns import CLONE_NEWNS, MNT_DETACH, bind, in_user_namespace, isolated, read_until_closed, tmpfs, umount, unshare
+from _ns import (
+    CLONE_NEWNS,
+    MNT_DETACH,
+    bind,
+    in_user_namespace,
+    isolated,
+    need_real_root,
+    read_until_closed,
+    tmpfs,
+    umount,
+    unshare,
+)
 from _seccomp import fail_syscalls, without_mnt_ns_fd
 
 import mountprobe
@@ -365,3 +377,31 @@ def test_the_namespaces_holders_and_find_commands(tmp_path: Path) -> None:
     finally:
         for c in children:
             c.release()
+
+
+@isolated
+def test_holders_of_a_block_device_finds_the_namespace_that_still_holds_it(tmp_path: Path) -> None:
+    need_real_root()
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("mkfs.ext4 is not installed")
+    image = tmp_path / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    target = tmp_path / "mnt"
+    target.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(target)], check=True)
+    m = mountprobe.mount_at(target)
+    assert m is not None and m.source is not None
+    device = m.source
+    child = Child(lambda: None, lambda: None)  # its namespace copies the mount, then keeps it
+    try:
+        umount(target)  # "umount worked", yet the device is still busy
+        found = mountprobe.holders(device)
+        assert [(h.namespace.inode, h.mount.mountpoint, h.mount.source) for h in found] == [
+            (child.inode, str(target), device)
+        ]
+        assert child.pid in found[0].namespace.pids
+    finally:
+        child.release()  # the last mount goes with the namespace; autoclear frees the device
+    assert mountprobe.holders(device) == []
