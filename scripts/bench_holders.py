@@ -19,6 +19,7 @@ Target (issue 8): holders across 200 namespaces of 100 mounts <= 1/10 of "read a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -31,11 +32,11 @@ from typing import Callable, Dict, List
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _ns import CLONE_NEWNS, CLONE_NEWPID, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, tmpfs, umount, unshare  # noqa: E402
-from bench_core import in_child  # noqa: E402
+from _ns import CLONE_NEWNS, CLONE_NEWPID, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount, tmpfs, umount, unshare
+from bench_core import in_child
 
-import mountprobe  # noqa: E402
-from mountprobe import namespaces  # noqa: E402
+import mountprobe
+from mountprobe import namespaces
 
 
 def read_all() -> int:
@@ -148,10 +149,13 @@ def main() -> int:
     if args.quick:
         args.namespaces, args.rounds = 20, 3
     print(f"holders() across {args.namespaces} mount namespaces of {args.mounts} mounts (medians)")
-    print(f"{'processes':>9} {'holding':>7} {'read all':>10} {'cold':>10} {'warm':>10} {'cold/read':>9} {'warm/read':>9}")
+    print(
+        f"{'processes':>9} {'holding':>7} {'read all':>10} {'cold':>10} {'warm':>10} {'cold/read':>9} {'warm/read':>9}"
+    )
     met = True
     for procs in args.procs:
-        r = in_child(lambda procs=procs: in_pid_namespace(lambda: scenario(args.namespaces, args.mounts, procs, args.rounds)))
+        build = functools.partial(scenario, args.namespaces, args.mounts, procs, args.rounds)
+        r = in_child(functools.partial(in_pid_namespace, build))
         cold, warm = r["cold"] / r["read all"], r["warm"] / r["read all"]
         print(
             f"{int(r['processes']):>9} {int(r['holding']):>7} {r['read all'] * 1e3:>8.1f}ms {r['cold'] * 1e3:>8.1f}ms"
