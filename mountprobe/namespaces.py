@@ -78,6 +78,7 @@ def _forget() -> None:
 
 os.register_at_fork(after_in_child=_forget)
 _IN_ROOT = ko.RESOLVE_IN_ROOT | ko.RESOLVE_NO_MAGICLINKS
+_RETRIES = 64
 _EMPTY = kx.AT_EMPTY_PATH | kx.AT_NO_AUTOMOUNT | kx.AT_STATX_DONT_SYNC
 
 
@@ -245,11 +246,17 @@ class Target:
         """An O_PATH descriptor of ``path`` resolved in the process's root."""
         raw = path.rstrip(b"/") or b"/"
         flags = os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
-        try:
-            return ko.openat2(self._root_fd(), raw, flags, _IN_ROOT)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSYS, errno.EPERM):
-                raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+        for attempt in range(_RETRIES):
+            try:
+                return ko.openat2(self._root_fd(), raw, flags, _IN_ROOT)
+            except OSError as exc:
+                # EAGAIN: a ".." met a rename or mount anywhere on the system while it was
+                # walked, so the kernel could not prove it stayed in the root: walk again.
+                if exc.errno == errno.EAGAIN and attempt < _RETRIES - 1:
+                    continue
+                if exc.errno not in (errno.ENOSYS, errno.EPERM):
+                    raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+                break
         # Before 5.6: through the magic link, where an absolute symlink would escape the root.
         try:
             return os.open(b"/proc/%d/root/" % self._a_pid() + raw.lstrip(b"/"), flags)

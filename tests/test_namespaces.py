@@ -405,3 +405,33 @@ def test_holders_of_a_block_device_finds_the_namespace_that_still_holds_it(tmp_p
     finally:
         child.release()  # the last mount goes with the namespace; autoclear frees the device
     assert mountprobe.holders(device) == []
+
+
+@isolated
+def test_paths_with_dotdot_resolve_while_mounts_change_elsewhere(tmp_path: Path) -> None:
+    """openat2(RESOLVE_IN_ROOT) refuses a ".." walked while any mount changed (EAGAIN), to
+    be safe against escapes: under churn the answer must still come, by walking again."""
+    build, _ = _scene(tmp_path)
+    child = Child(build, lambda: mountprobe.mount_of(os.fsencode(tmp_path) + b"/x/../x/only-there"))
+    churn_dir = tmp_path / "churn"
+    churn_dir.mkdir()
+
+    def churn() -> None:
+        while True:
+            tmpfs(churn_dir, "churn")
+            umount(churn_dir)
+
+    churner = os.fork()
+    if churner == 0:
+        try:
+            churn()
+        finally:
+            os._exit(0)
+    try:
+        path = os.fsencode(tmp_path) + b"/x/../x/only-there"
+        for _ in range(3000):
+            assert mountprobe.mount_of(path, pid=child.pid) == child.answers
+    finally:
+        os.kill(churner, 9)
+        os.waitpid(churner, 0)
+        child.release()
