@@ -113,18 +113,51 @@ def _json_flat(mounts: List[Mount], columns: List[str]) -> str:
     except ImportError:  # an interpreter without the C accelerator
         from json.encoder import encode_basestring as quoted
 
-    cells = [(f"         {quoted(c.lower())}: ", COLUMNS[c], c in NUMERIC) for c in columns]
-
     def cell(value: Any, numeric: bool) -> str:
         if value is None or value == "":
             return "null"
         return str(value) if numeric else quoted(value if isinstance(value, str) else str(value))
 
+    def encoded(column: str) -> List[str]:
+        """The column's cells for every mount, already JSON. Built column by column: for
+        the text fields a mount always has, ``map`` over C functions does it without a
+        Python call per cell (a third of the time of ``list -J`` at 10,000 mounts)."""
+        field = _TEXT.get(column)
+        if field is not None:
+            from operator import attrgetter
+
+            values = list(map(attrgetter(field), mounts))
+            if "" not in values:  # an empty cell is null: the general way below
+                return list(map(quoted, values))
+        if column == "SOURCE":  # as _source(): dev[/root] for binds; null when empty
+            texts = [
+                source if source is None or root == "/" else f"{source}[{root}]"
+                for source, root in zip([m.source for m in mounts], [m.root for m in mounts])
+            ]
+            return [quoted(text) if text else "null" for text in texts]
+        if column == "OPTIONS":  # mounts share a few option sets: each is joined once
+            seen: Dict[Tuple[Tuple[str, ...], Tuple[str, ...]], str] = {}
+            out = []
+            for m in mounts:
+                key = (m.options, m.super_options)
+                text = seen.get(key)
+                if text is None:
+                    text = seen[key] = cell(_options(m), False)
+                out.append(text)
+            return out
+        get, numeric = COLUMNS[column], column in NUMERIC
+        return [cell(get(m), numeric) for m in mounts]
+
     if not mounts:
         return '{\n   "filesystems": []\n}'
-    row = "      {\n" + ",\n".join(head.replace("%", "%%") + "%s" for head, _, _ in cells) + "\n      }"
-    rows = [row % tuple([cell(get(m), numeric) for _, get, numeric in cells]) for m in mounts]
+    heads = [f"         {quoted(c.lower())}: " for c in columns]
+    row = "      {\n" + ",\n".join(head.replace("%", "%%") + "%s" for head in heads) + "\n      }"
+    rows = [row % cells for cells in zip(*[encoded(c) for c in columns])]
     return '{\n   "filesystems": [\n' + ",\n".join(rows) + "\n   ]\n}"
+
+
+# Columns that are one text field of every mount (never None; the kernel leaves none empty).
+_TEXT = {"TARGET": "mountpoint", "FSTYPE": "fstype", "FSROOT": "root"}
 
 
 def _json(text: str) -> None:

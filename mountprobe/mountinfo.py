@@ -9,9 +9,9 @@ the exact bytes, non-UTF-8 ones included.
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
-import threading
 import warnings
 from itertools import chain, repeat
 
@@ -361,7 +361,7 @@ def _sources() -> List[str]:
     # missing with a foreign pid namespace's procfs (moby/sys PRs #128, #135).
     return [
         "/proc/thread-self/mountinfo",
-        f"/proc/self/task/{threading.get_native_id()}/mountinfo",
+        f"/proc/self/task/{_thread.get_native_id()}/mountinfo",
         "/proc/self/mountinfo",
     ]
 
