@@ -207,7 +207,7 @@ def test_the_fast_json_writer_writes_what_json_dumps_writes(tmp_path: Path) -> N
     build(tmp_path)
     mounts = list_mounts()
     odd = mounts[0]._replace(fstype="", root="", source=None, options=(), super_options=())  # empty cells: null
-    mounts += [odd, odd._replace(mountpoint="/a \udcff\n\"quoted\"", source="", root="/sub")]
+    mounts += [odd, odd._replace(mountpoint='/a \udcff\n"quoted"', source="", root="/sub")]
     for columns in (commands.DEFAULT_COLUMNS, list(commands.COLUMNS)):
         rows = [commands._json_row(m, columns) for m in mounts]
         assert commands._json_flat(mounts, columns) == json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)
