@@ -30,6 +30,7 @@ from .kernel import nsfs
 from .kernel import openat2 as ko
 from .kernel import statx as kx
 from .model import Mount
+from .strategies._calls import fd_mount_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -302,7 +303,7 @@ class Target:
                     raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
                 if found is not None:
                     return found
-        legacy = _legacy_id(fd)
+        legacy = fd_mount_id(fd)
         for m in self._table():
             if m.id == legacy:
                 return m if with_propagate_from else m._replace(propagate_from=None)
@@ -332,7 +333,7 @@ class Target:
 
     def _is_root(self, fd: int) -> bool:
         a, b = os.fstat(fd), os.fstat(self._root_fd())
-        return (a.st_dev, a.st_ino, _legacy_id(fd)) == (b.st_dev, b.st_ino, _legacy_id(self._root_fd()))
+        return (a.st_dev, a.st_ino, fd_mount_id(fd)) == (b.st_dev, b.st_ino, fd_mount_id(self._root_fd()))
 
     def _name(self, fd: int) -> bytes:
         return os.readlink(b"/proc/self/fd/%d" % fd)
@@ -389,23 +390,6 @@ class Target:
 
 def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
     return (m.id, m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)
-
-
-def _legacy_id(fd: int) -> Optional[int]:
-    try:
-        st = kx.statx(fd, b"", _EMPTY, kx.STATX_MNT_ID)
-        if st.mask & kx.STATX_MNT_ID:
-            return st.mnt_id
-    except OSError:
-        pass
-    try:
-        with open(f"/proc/self/fdinfo/{fd}", "rb") as info:
-            for line in info:
-                if line.startswith(b"mnt_id:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 # -- the inventory ---------------------------------------------------------------------------

@@ -46,23 +46,13 @@ def _refuse(path: bytes, during: bool) -> MountedBelow:
 
 
 def _mount_id(fd: int) -> int:
-    """The mount id of an open directory (the descriptor pins the mount, so the legacy id
-    is as good as the unique one here)."""
-    try:
-        st = kx.statx(fd, b"", kx.AT_EMPTY_PATH | kx.AT_STATX_DONT_SYNC, kx.STATX_MNT_ID)
-        if st.mask & kx.STATX_MNT_ID:
-            return st.mnt_id
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSYS, errno.EPERM):
-            raise
-    try:
-        with open(f"/proc/self/fdinfo/{fd}", "rb") as info:
-            for line in info:
-                if line.startswith(b"mnt_id:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    raise Unsupported("cannot tell which mount a directory is on here (no openat2, statx mount id or /proc)")
+    """The mount id of an open directory."""
+    from .strategies._calls import fd_mount_id
+
+    found = fd_mount_id(fd)
+    if found is None:
+        raise Unsupported("cannot tell which mount a directory is on here (no openat2, statx mount id or /proc)")
+    return found
 
 
 def _opener(top_id: int) -> Callable[[int, bytes], int]:

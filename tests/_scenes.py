@@ -98,3 +98,22 @@ def build(base: Path) -> Tree:
         }
     )
     return t
+
+
+def loop_ext4(image: Path, target: Path, label: str = "") -> None:
+    """A 16 MiB ext4 image mounted at ``target`` through a loop device (autoclear: the device
+    goes with the last mount). Skips where loop devices or mkfs.ext4 are missing."""
+    import shutil
+    import subprocess
+
+    import pytest
+    from _ns import need_real_root
+
+    need_real_root()
+    if shutil.which("mkfs.ext4") is None:
+        pytest.skip("mkfs.ext4 is not installed")
+    with open(image, "wb") as f:
+        f.truncate(16 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", *(["-L", label] if label else []), str(image)], check=True)
+    target.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(target)], check=True)

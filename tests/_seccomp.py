@@ -76,13 +76,19 @@ STATX_MNT_ID_UNIQUE = 0x4000
 MASK_ARG = 16 + 8 * 3  # statx(dirfd, path, flags, mask, buf)
 
 
-def statx_without_unique_ids() -> None:
-    """From now on, in this thread, statx behaves as before Linux 6.8: the unique-id bit of
-    the mask is ignored. Only the calling thread is filtered (its supervisor is not)."""
+_FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE: let the kernel run the call as made
+CONTINUE = object()  # a handler's answer: run the call unchanged
+
+
+def _supervise(prog: list[bytes], handle: Callable[[int, int, tuple[int, ...]], object]) -> None:
+    """Install ``prog`` (ending in RET_USER_NOTIF for the calls to hand over) on this thread,
+    with a supervisor thread that calls ``handle(nr, flags, args)`` for each one and returns
+    to the caller what it answers: CONTINUE, a result (int >= 0) or an errno (int < 0).
+    The supervisor starts before the filter, so it is not filtered itself; it shares the
+    caller's address space, so pointers in ``args`` are its to read and write."""
     import threading
 
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
     listener: list[int] = []
     ready = threading.Event()
 
@@ -93,22 +99,58 @@ def statx_without_unique_ids() -> None:
             ctypes.memset(buf, 0, _NOTIF.size)
             if libc.ioctl(listener[0], _NOTIF_RECV, buf) != 0:
                 continue
-            notif_id, _pid, _flags, _nr, _arch, _ip, dirfd, path, flags, mask, out, _ = _NOTIF.unpack(buf.raw)
-            dirfd = ctypes.c_int(dirfd & 0xFFFFFFFF).value
-            # The same address space: the caller's path and buffer are ours to use.
-            result = libc.syscall(
-                NUMBERS["statx"],
-                dirfd,
-                ctypes.c_void_p(path),
-                ctypes.c_int(flags),
-                ctypes.c_uint(mask & ~STATX_MNT_ID_UNIQUE),
-                ctypes.c_void_p(out),
-            )
-            err = ctypes.get_errno() if result < 0 else 0
-            resp = ctypes.create_string_buffer(_NOTIF_RESP.pack(notif_id, 0 if err else result, -err, 0))
-            libc.ioctl(listener[0], _NOTIF_SEND, resp)
+            notif_id, _pid, flags, nr, _arch, _ip, *args = _NOTIF.unpack(buf.raw)
+            answer: object = CONTINUE
+            try:
+                answer = handle(nr, flags, tuple(args))
+            finally:
+                if answer is CONTINUE:
+                    resp = _NOTIF_RESP.pack(notif_id, 0, 0, _FLAG_CONTINUE)
+                else:
+                    value = int(answer)  # type: ignore[call-overload]
+                    resp = _NOTIF_RESP.pack(notif_id, max(value, 0), min(value, 0), 0)
+                libc.ioctl(listener[0], _NOTIF_SEND, ctypes.create_string_buffer(resp))
 
-    threading.Thread(target=supervise, daemon=True).start()  # before the filter: unfiltered
+    threading.Thread(target=supervise, daemon=True).start()
+    code = ctypes.create_string_buffer(b"".join(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
+    listener.append(fd)
+    ready.set()
+
+
+def _hand_over(*names: str) -> list[bytes]:
+    """A filter that hands the named syscalls to the supervisor and allows every other."""
+    prog = [_insn(_LD_ABS, 0, 0, 4), _insn(_JEQ, 1, 0, _ARCH), _insn(_RET, 0, 0, _KILL), _insn(_LD_ABS, 0, 0, 0)]
+    for i, name in enumerate(names):
+        prog.append(_insn(_JEQ, len(names) - i, 0, NUMBERS[name]))
+    return [*prog, _insn(_RET, 0, 0, _ALLOW), _insn(_RET, 0, 0, _RET_USER_NOTIF)]
+
+
+def statx_without_unique_ids() -> None:
+    """From now on, in this thread, statx behaves as before Linux 6.8: the unique-id bit of
+    the mask is ignored. The supervisor makes the call without the bit and writes the reply
+    where the caller expects it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+
+    def without_the_bit(_nr: int, _flags: int, args: tuple[int, ...]) -> object:
+        dirfd, path, flags, mask, out = args[:5]
+        result = libc.syscall(
+            NUMBERS["statx"],
+            ctypes.c_int(dirfd & 0xFFFFFFFF).value,
+            ctypes.c_void_p(path),
+            ctypes.c_int(flags),
+            ctypes.c_uint(mask & ~STATX_MNT_ID_UNIQUE),
+            ctypes.c_void_p(out),
+        )
+        return -ctypes.get_errno() if result < 0 else result
+
     prog = [
         _insn(_LD_ABS, 0, 0, 4),
         _insn(_JEQ, 1, 0, _ARCH),
@@ -120,110 +162,28 @@ def statx_without_unique_ids() -> None:
         _insn(_RET, 0, 0, _RET_USER_NOTIF),
         _insn(_RET, 0, 0, _ALLOW),
     ]
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
-    listener.append(fd)
-    ready.set()
-
-
-_FLAG_CONTINUE = 1  # SECCOMP_USER_NOTIF_FLAG_CONTINUE: let the kernel run the call as made
+    _supervise(prog, without_the_bit)
 
 
 def before_open(hook: Callable[[bytes], None]) -> None:
     """From now on, in this thread, each openat(2) and openat2(2) first waits for
-    ``hook(path)`` to return (run by a supervisor thread), then runs unchanged: a test's
-    way to change the world at an exact point of a walk (a mount appearing mid-deletion)."""
-    import threading
+    ``hook(path)`` to return (run by the supervisor), then runs unchanged: a test's way to
+    change the world at an exact point of a walk (a mount appearing mid-deletion)."""
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    listener: list[int] = []
-    ready = threading.Event()
+    def first_the_hook(_nr: int, _flags: int, args: tuple[int, ...]) -> object:
+        hook(ctypes.string_at(args[1]))
+        return CONTINUE
 
-    def supervise() -> None:
-        ready.wait()
-        buf = ctypes.create_string_buffer(_NOTIF.size)
-        while True:
-            ctypes.memset(buf, 0, _NOTIF.size)
-            if libc.ioctl(listener[0], _NOTIF_RECV, buf) != 0:
-                continue
-            notif_id, _pid, _flags, _nr, _arch, _ip, _dirfd, path, *_ = _NOTIF.unpack(buf.raw)
-            try:
-                hook(ctypes.string_at(path))  # the same address space: the caller's path is ours to read
-            finally:
-                resp = ctypes.create_string_buffer(_NOTIF_RESP.pack(notif_id, 0, 0, _FLAG_CONTINUE))
-                libc.ioctl(listener[0], _NOTIF_SEND, resp)
-
-    threading.Thread(target=supervise, daemon=True).start()  # before the filter: unfiltered
-    prog = [
-        _insn(_LD_ABS, 0, 0, 4),
-        _insn(_JEQ, 1, 0, _ARCH),
-        _insn(_RET, 0, 0, _KILL),
-        _insn(_LD_ABS, 0, 0, 0),
-        _insn(_JEQ, 2, 0, NUMBERS["openat"]),
-        _insn(_JEQ, 1, 0, NUMBERS["openat2"]),
-        _insn(_RET, 0, 0, _ALLOW),
-        _insn(_RET, 0, 0, _RET_USER_NOTIF),
-    ]
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
-    listener.append(fd)
-    ready.set()
+    _supervise(_hand_over("openat", "openat2"), first_the_hook)
 
 
 def without_mnt_ns_fd() -> None:
     """From now on, in this thread, listmount and statmount behave as on 6.11-6.17: a request
-    whose ``mnt_ns_fd`` word (then ``spare``) is not 0 fails with EINVAL. The supervisor
-    reads the request from the caller's memory (the same address space) and lets every
-    other call run unchanged."""
-    import threading
+    whose ``mnt_ns_fd`` word (then ``spare``) is not 0 fails with EINVAL; every other call
+    runs unchanged."""
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    listener: list[int] = []
-    ready = threading.Event()
+    def refuse_ns_fd(_nr: int, _flags: int, args: tuple[int, ...]) -> object:
+        (ns_fd,) = struct.unpack_from("=I", ctypes.string_at(args[0] + 4, 4))
+        return -22 if ns_fd else CONTINUE  # EINVAL
 
-    def supervise() -> None:
-        ready.wait()
-        buf = ctypes.create_string_buffer(_NOTIF.size)
-        while True:
-            ctypes.memset(buf, 0, _NOTIF.size)
-            if libc.ioctl(listener[0], _NOTIF_RECV, buf) != 0:
-                continue
-            notif_id, _pid, _flags, _nr, _arch, _ip, req, *_ = _NOTIF.unpack(buf.raw)
-            ns_fd = struct.unpack_from("=I", ctypes.string_at(req + 4, 4))[0]
-            # EINVAL for a request that sets mnt_ns_fd; every other call runs as made
-            error, flags = (-22, 0) if ns_fd else (0, _FLAG_CONTINUE)
-            resp = _NOTIF_RESP.pack(notif_id, 0, error, flags)
-            libc.ioctl(listener[0], _NOTIF_SEND, ctypes.create_string_buffer(resp))
-
-    threading.Thread(target=supervise, daemon=True).start()  # before the filter: unfiltered
-    prog = [
-        _insn(_LD_ABS, 0, 0, 4),
-        _insn(_JEQ, 1, 0, _ARCH),
-        _insn(_RET, 0, 0, _KILL),
-        _insn(_LD_ABS, 0, 0, 0),
-        _insn(_JEQ, 2, 0, NUMBERS["statmount"]),
-        _insn(_JEQ, 1, 0, NUMBERS["listmount"]),
-        _insn(_RET, 0, 0, _ALLOW),
-        _insn(_RET, 0, 0, _RET_USER_NOTIF),
-    ]
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
-    listener.append(fd)
-    ready.set()
+    _supervise(_hand_over("statmount", "listmount"), refuse_ns_fd)

@@ -10,7 +10,6 @@ import errno
 import json
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +22,12 @@ from _ns import (
     bind,
     in_user_namespace,
     isolated,
-    need_real_root,
     read_until_closed,
     tmpfs,
     umount,
     unshare,
 )
+from _scenes import loop_ext4
 from _seccomp import fail_syscalls, without_mnt_ns_fd
 
 import mountprobe
@@ -381,16 +380,8 @@ def test_the_namespaces_holders_and_find_commands(tmp_path: Path) -> None:
 
 @isolated
 def test_holders_of_a_block_device_finds_the_namespace_that_still_holds_it(tmp_path: Path) -> None:
-    need_real_root()
-    if shutil.which("mkfs.ext4") is None:
-        pytest.skip("mkfs.ext4 is not installed")
-    image = tmp_path / "disk.img"
-    with open(image, "wb") as f:
-        f.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
     target = tmp_path / "mnt"
-    target.mkdir()
-    subprocess.run(["mount", "-o", "loop", str(image), str(target)], check=True)
+    loop_ext4(tmp_path / "disk.img", target)
     m = mountprobe.mount_at(target)
     assert m is not None and m.source is not None
     device = m.source

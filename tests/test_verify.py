@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from _ns import MNT_DETACH, bind, isolated, need_real_root, tmpfs, umount
+from _ns import MNT_DETACH, bind, isolated, tmpfs, umount
 from _oracle import fdinfo_mount_id
+from _scenes import loop_ext4
 
 import mountprobe
 from mountprobe import api
@@ -54,15 +53,8 @@ def test_is_mounted_with_a_bind_source_directory_and_file(tmp_path: Path) -> Non
 
 @isolated
 def test_is_mounted_with_a_loop_device_and_its_image(tmp_path: Path) -> None:
-    need_real_root()
-    if shutil.which("mkfs.ext4") is None:
-        pytest.skip("mkfs.ext4 is not installed")
     image = tmp_path / "disk.img"
-    with open(image, "wb") as f:
-        f.truncate(16 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "mptest", str(image)], check=True)
-    (tmp_path / "mnt").mkdir()
-    subprocess.run(["mount", "-o", "loop", str(image), str(tmp_path / "mnt")], check=True)
+    loop_ext4(image, tmp_path / "mnt", label="mptest")
     try:
         m = mountprobe.mount_at(tmp_path / "mnt")
         assert m is not None and m.fstype == "ext4" and m.source is not None and m.source.startswith("/dev/loop")

@@ -60,15 +60,9 @@ def _fdinfo_id(path: bytes, follow: bool) -> Optional[int]:
     except OSError as exc:
         raise _calls.with_path(exc, path) from None
     try:
-        with open(b"/proc/self/fdinfo/%d" % fd, "rb") as info:
-            for line in info:
-                if line.startswith(b"mnt_id:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
+        return _calls.fdinfo_mount_id(fd)
     finally:
         os.close(fd)
-    return None
 
 
 def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
