@@ -126,9 +126,15 @@ def _remove_dir(dirfd: int, name: bytes, path: bytes) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        if exc.errno == errno.EBUSY:  # a mount point now
-            raise _refuse(path, True) from None
-        raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+        raise _failed(exc, path) from None
+
+
+def _failed(exc: OSError, path: bytes) -> Exception:
+    """What to raise for a failed unlink or rmdir: EBUSY means a mount point (a mount that
+    appeared, or a file bind mount); anything else is the error, naming the whole path."""
+    if exc.errno == errno.EBUSY:
+        return _refuse(path, True)
+    return OSError(exc.errno, exc.strerror, os.fsdecode(path))
 
 
 def _empty(top: int, top_path: bytes, open_dir: Callable[[int, bytes], int]) -> None:
@@ -154,9 +160,7 @@ def _empty(top: int, top_path: bytes, open_dir: Callable[[int, bytes], int]) -> 
             except IsADirectoryError:
                 pass
             except OSError as exc:
-                if exc.errno == errno.EBUSY:  # a file bind mount
-                    raise _refuse(path, True) from None
-                raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+                raise _failed(exc, path) from None
             try:
                 fd = open_dir(dirfd, name)
             except FileNotFoundError:

@@ -198,3 +198,15 @@ def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs:
 def isolated_for(seconds: float) -> Callable[[F], F]:
     """``@isolated`` with a longer deadline, for the long walks."""
     return lambda test: isolated(test, seconds)
+
+
+def forked(work: Callable[[], Any]) -> int:
+    """Run ``work`` in a forked child (in this mount namespace) that exits when it returns
+    or raises; the child's pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work()
+        finally:
+            os._exit(0)
+    return pid

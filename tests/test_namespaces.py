@@ -6,6 +6,7 @@ mount_namespaces and holders find exactly those namespaces and mounts."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -13,13 +14,14 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
 import pytest
 from _ns import (
     CLONE_NEWNS,
     MNT_DETACH,
     bind,
+    forked,
     in_user_namespace,
     isolated,
     read_until_closed,
@@ -27,6 +29,7 @@ from _ns import (
     umount,
     unshare,
 )
+from _oracle import without_unique_ids
 from _scenes import loop_ext4
 from _seccomp import fail_syscalls, without_mnt_ns_fd
 
@@ -146,15 +149,7 @@ def _comparable(answers: List[Tuple[str, Any]], way: str) -> List[Tuple[str, Any
     """Without statmount, records carry no unique ids on either side of the comparison."""
     if way != "mountinfo":
         return answers
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, mountprobe.Mount):
-            return value._replace(unique_id=None, parent_unique_id=None)
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    return [(name, plain(value)) for name, value in answers]
+    return [(name, without_unique_ids(value)) for name, value in answers]
 
 
 @pytest.mark.parametrize("way", WAYS)
@@ -267,7 +262,8 @@ def test_a_namespace_the_caller_may_not_inspect_gives_a_clear_permission_error(t
         child.release()
 
 
-def _leaky_children(tmp_path: Path) -> Tuple[Path, List[Child], Dict[int, Set[str]]]:
+@contextlib.contextmanager
+def _leaky_children(tmp_path: Path) -> Iterator[Tuple[Path, List[Child], Dict[int, Set[str]]]]:
     """A victim filesystem, and children that keep it in different ways: a leaked copy and a
     bind of a subdirectory; only a bind; nothing (they unmounted it). Each reports the mount
     points that hold the victim's superblock in its namespace."""
@@ -294,14 +290,16 @@ def _leaky_children(tmp_path: Path) -> Tuple[Path, List[Child], Dict[int, Set[st
         umount(victim)
 
     children = [Child(build, holding) for build in (copy_and_bind, bind_only, clean, clean)]
-    expected = {c.inode: c.answers for c in children if c.answers}
-    return victim, children, expected
+    try:
+        yield victim, children, {c.inode: c.answers for c in children if c.answers}
+    finally:
+        for c in children:
+            c.release()
 
 
 @isolated
 def test_holders_finds_exactly_the_namespaces_a_filesystem_leaked_into(tmp_path: Path) -> None:
-    victim, children, expected = _leaky_children(tmp_path)
-    try:
+    with _leaky_children(tmp_path) as (victim, children, expected):
         ours = os.stat("/proc/self/ns/mnt").st_ino
         found = mountprobe.holders(victim)
         got: Dict[int, Set[str]] = {}
@@ -320,15 +318,11 @@ def test_holders_finds_exactly_the_namespaces_a_filesystem_leaked_into(tmp_path:
         assert {(h.namespace.inode, h.mount.mountpoint) for h in again} == {
             (inode, point) for inode, points in expected.items() for point in points
         }
-    finally:
-        for c in children:
-            c.release()
 
 
 @isolated
 def test_mount_namespaces_lists_every_child_with_its_pids_and_mount_count(tmp_path: Path) -> None:
-    _, children, _ = _leaky_children(tmp_path)
-    try:
+    with _leaky_children(tmp_path) as (_, children, _):
         listed = {n.inode: n for n in mountprobe.mount_namespaces()}
         for c in children:
             n = listed[c.inode]
@@ -338,19 +332,14 @@ def test_mount_namespaces_lists_every_child_with_its_pids_and_mount_count(tmp_pa
             assert n.id is None or n.id > 0
         ours = listed[os.stat("/proc/self/ns/mnt").st_ino]
         assert os.getpid() in ours.pids
-    finally:
-        for c in children:
-            c.release()
 
 
 @isolated
 def test_the_namespaces_holders_and_find_commands(tmp_path: Path) -> None:
-    victim, children, expected = _leaky_children(tmp_path)
-
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run([sys.executable, "-m", "mountprobe", *args], capture_output=True, timeout=60)
 
-    try:
+    with _leaky_children(tmp_path) as (victim, children, expected):
         done = run("namespaces", "-J")
         assert done.returncode == 0, done.stderr
         rows = json.loads(done.stdout)["namespaces"]
@@ -373,9 +362,6 @@ def test_the_namespaces_holders_and_find_commands(tmp_path: Path) -> None:
         missing = run("find", "-N", "999999999", "/")
         assert missing.returncode == 1 and b"no process 999999999" in missing.stderr
         assert b"Traceback" not in missing.stderr
-    finally:
-        for c in children:
-            c.release()
 
 
 @isolated
@@ -412,12 +398,7 @@ def test_paths_with_dotdot_resolve_while_mounts_change_elsewhere(tmp_path: Path)
             tmpfs(churn_dir, "churn")
             umount(churn_dir)
 
-    churner = os.fork()
-    if churner == 0:
-        try:
-            churn()
-        finally:
-            os._exit(0)
+    churner = forked(churn)
     try:
         path = os.fsencode(tmp_path) + b"/x/../x/only-there"
         for _ in range(3000):

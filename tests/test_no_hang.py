@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import pytest
 from _dead import DeadAutofs, DeadFuse, Timeout, within
 from _ns import bind, in_user_namespace, isolated
+from _oracle import without_unique_ids
 from _seccomp import fail_syscalls
 
 import mountprobe
@@ -32,15 +33,6 @@ LEVELS: Dict[str, Dict[str, int]] = {
 DEADLINE = 2.0
 ENOUGH = 5  # hung queries before a test stops asking
 Dead = Union[DeadFuse, DeadAutofs]
-
-
-def _plain(value: Any) -> Any:
-    """``value`` without unique ids, which only statmount levels give."""
-    if isinstance(value, mountprobe.Mount):
-        return value._replace(unique_id=None, parent_unique_id=None)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _cli(*args: Union[str, bytes]) -> Tuple[int, bytes]:
@@ -149,7 +141,11 @@ def _check(fs: Dead, answers: Dict[str, Dict[str, Any]]) -> None:
     assert full[f"cli ('is-mountpoint', {dead!r})"] == (0, os.fsencode(dead) + b" is a mountpoint\n")
     assert full["cli info"] == full["cli doctor"] == 0
     for level, got in answers.items():
-        differ = {n: (got[n], v) for n, v in full.items() if n != "cli doctor" and _plain(got[n]) != _plain(v)}
+        differ = {
+            n: (got[n], v)
+            for n, v in full.items()
+            if n != "cli doctor" and without_unique_ids(got[n]) != without_unique_ids(v)
+        }
         assert not differ, f"{level} differs from the full chain: {differ}"
 
 

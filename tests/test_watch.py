@@ -25,6 +25,7 @@ from _ns import (
     MS_RDONLY,
     MS_REMOUNT,
     MS_SHARED,
+    forked,
     isolated,
     isolated_for,
     propagation,
@@ -82,17 +83,6 @@ def _replay(view: Dict[int, Mount], events: List[Event]) -> Dict[int, Mount]:
                 assert view[_key(e.mount)] == e.old
             view[_key(e.mount)] = e.mount
     return view
-
-
-def _child(work: Callable[[], None]) -> int:
-    """Run ``work`` in a forked child in this mount namespace; its pid."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            work()
-        finally:
-            os._exit(0)
-    return pid
 
 
 @pytest.mark.parametrize("backend", [*BACKENDS, "poll-mountinfo-only"])
@@ -160,7 +150,7 @@ def test_a_burst_of_1000_mounts_and_umounts_loses_nothing(backend: str, tmp_path
 
     with mountprobe.watch(under=tmp_path, backend=backend) as w:
         before = {_key(m): m for m in w.mounts()}
-        pid = _child(burst)
+        pid = forked(burst)
         events = _events(w, lambda got: len(got) >= 1000, 60)
         os.write(go_w, b"g")
         while os.waitpid(pid, os.WNOHANG) == (0, 0):
@@ -196,7 +186,7 @@ def test_an_unpaced_burst_of_mounts_moves_and_umounts_leaves_the_view_equal_to_t
 
     with mountprobe.watch(under=tmp_path, backend=backend) as w:
         before = {_key(m): m for m in w.mounts()}
-        pid = _child(churn)
+        pid = forked(churn)
         events: List[Event] = []
         while os.waitpid(pid, os.WNOHANG) == (0, 0):
             events += w.read(0.05)
@@ -246,7 +236,7 @@ def test_a_mount_propagated_in_from_a_peer_namespace_is_an_event(backend: str, t
         os.write(mounted_w, b"u")
 
     with mountprobe.watch(under=shared, backend=backend) as w:
-        pid = _child(peer)
+        pid = forked(peer)
         assert os.read(mounted_r, 1) == b"m"
         (came,) = _events(w, bool)
         assert came.action == "mount" and came.mount.source == "from-the-peer"
@@ -325,7 +315,7 @@ def _after(seconds: float, work: Callable[[], None]) -> int:
         time.sleep(seconds)
         work()
 
-    return _child(later)
+    return forked(later)
 
 
 @isolated
