@@ -5,9 +5,8 @@ them."""
 from __future__ import annotations
 
 import os
-import sys
 
-from .cli import PROG, _error, _os_error, _out
+from .cli import PROG, _error, _flush, _os_error, _out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,14 +46,21 @@ NUMERIC = {"ID", "PARENT", "UNIQ-ID"}
 
 
 def _columns(text: Optional[str]) -> List[str]:
-    if not text:
+    if text is None:
         return DEFAULT_COLUMNS
-    extend = text.startswith("+")
-    names = [c.strip().upper() for c in text.lstrip("+").split(",") if c.strip()]
+    extend, names = _column_names(text, ",".join(COLUMNS))
     unknown = [c for c in names if c not in COLUMNS]
     if unknown:
         raise _UsageError(f"unknown column: {', '.join(unknown)} (known: {','.join(COLUMNS)})")
     return DEFAULT_COLUMNS + names if extend else names
+
+
+def _column_names(text: str, known: str) -> Tuple[bool, List[str]]:
+    """``-o``: whether it adds to the default (``+COLS``), and the names it gives."""
+    names = [c.strip().upper() for c in text.lstrip("+").split(",") if c.strip()]
+    if not names:  # as findmnt -o '': an error, not a table of no columns
+        raise _UsageError(f"-o takes column names, not {text!r} (known: {known})")
+    return text.startswith("+"), names
 
 
 class _UsageError(Exception):
@@ -230,10 +236,10 @@ def _doctor(args: _Args) -> int:
     from .errors import MountprobeError
 
     caps = probe.capabilities()
-    print("kernel interfaces:")
+    _line("kernel interfaces:")
     for iface in (caps.statx, caps.openat2, caps.name_to_handle_at, caps.listmount, caps.statmount, caps.procfs):
-        print(f"  {iface.name:<18} {iface.status:<10} {iface.detail}".rstrip())
-    print("questions (asked about /):")
+        _line(f"  {iface.name:<18} {iface.status:<10} {iface.detail}".rstrip())
+    _line("questions (asked about /):")
     asks: Dict[str, Callable[[], object]] = {
         "is_mountpoint": lambda: api.is_mountpoint("/"),
         "is_mountpoint(bind=False)": lambda: api.is_mountpoint("/", bind=False),
@@ -247,15 +253,19 @@ def _doctor(args: _Args) -> int:
         try:
             ask()
         except (MountprobeError, OSError) as exc:
-            print(f"  {question:<26} ERROR {exc}")
+            _line(f"  {question:<26} ERROR {exc}")
             failed = 1
             continue
         answer = api.last_answer()
         assert answer is not None
-        print(f"  {question:<26} {answer.strategy}")
+        _line(f"  {question:<26} {answer.strategy}")
         for name, why in answer.declined:
-            print(f"  {'':<26}   not {name}: {why}")
+            _line(f"  {'':<26}   not {name}: {why}")
     return failed
+
+
+def _line(text: str) -> None:
+    _out(os.fsencode(text) + b"\n")
 
 
 def _pid(args: _Args) -> Optional[int]:
@@ -308,7 +318,7 @@ def _holders(args: _Args) -> int:
     from .namespaces import holders
 
     found = holders(args.path)
-    columns = _columns(args.output) if args.output else ["TARGET", "SOURCE", "FSTYPE"]
+    columns = _columns(args.output) if args.output is not None else ["TARGET", "SOURCE", "FSTYPE"]
     if args.json:
         import json
 
@@ -348,7 +358,7 @@ def _info(args: _Args) -> int:
         text = ",".join(value) if isinstance(value, tuple) else ("-" if value is None else str(value))
         _out(f"{name:<{width}}  ".encode() + _cell_text(text) + b"\n")
     if answer is not None:
-        print(f"{'answered by':<{width}}  {answer.strategy}")
+        _line(f"{'answered by':<{width}}  {answer.strategy}")
     return 0
 
 
@@ -368,27 +378,32 @@ def _event_cell(event: Any, column: str) -> Any:
 
 
 def _watch_columns(text: Optional[str]) -> List[str]:
-    if not text:
+    if text is None:
         return WATCH_COLUMNS
-    extend = text.startswith("+")
-    names = [c.strip().upper() for c in text.lstrip("+").split(",") if c.strip()]
+    known = ",".join(dict.fromkeys([*WATCH_COLUMNS, *COLUMNS]))
+    extend, names = _column_names(text, known)
     unknown = [c for c in names if c not in COLUMNS and c not in WATCH_COLUMNS]
     if unknown:
-        known = ",".join(dict.fromkeys([*WATCH_COLUMNS, *COLUMNS]))
         raise _UsageError(f"unknown column: {', '.join(unknown)} (known: {known})")
     return WATCH_COLUMNS + names if extend else names
 
 
 def _seconds(text: Optional[str]) -> Optional[float]:
+    """--timeout: seconds, ``inf`` (or beyond any float) for no limit; None when not given."""
     if text is None:
         return None
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise _UsageError(f"watch: --timeout takes a number of seconds, not {text!r}")
-    return value
+        value = float("nan")
+    if not value >= 0:  # also nan
+        raise _UsageError(f"watch: --timeout takes a number of seconds (0 or more, or inf), not {text!r}")
+    return None if value == float("inf") else value
+
+
+# The longest one read of the watcher waits: the loop then waits again. epoll's timeout is
+# an int of milliseconds, which a timeout of days already overflows.
+_LONGEST_WAIT = 3600.0
 
 
 def _watch(args: _Args) -> int:
@@ -412,7 +427,7 @@ def _watch(args: _Args) -> int:
             left = None if until is None else until - time.monotonic()
             if left is not None and left <= 0:
                 return 0 if printed else 1
-            for event in watcher.read(left):
+            for event in watcher.read(None if left is None else min(left, _LONGEST_WAIT)):
                 if event.action not in actions:
                     continue
                 if args.json:
@@ -424,7 +439,7 @@ def _watch(args: _Args) -> int:
                     if not printed:  # the header comes with the first event, as findmnt's does
                         _watch_row([c.encode() for c in columns], columns)
                     _watch_row([_cell_text(_event_cell(event, c)) for c in columns], columns)
-                sys.stdout.flush()
+                _flush()
                 printed += 1
                 if args.first_only:
                     return 0
@@ -433,7 +448,6 @@ def _watch(args: _Args) -> int:
 def _watch_row(cells: List[bytes], columns: List[str]) -> None:
     padded = [cell + b" " * (_WIDTHS.get(c, 0) - len(_display(cell))) for cell, c in zip(cells, columns)]
     _out(b" ".join(padded).rstrip() + b"\n")
-    sys.stdout.flush()
 
 
 # The commands and their options, parsed by hand: argparse (with the gettext, locale and
@@ -535,8 +549,7 @@ def _help(command: Optional[str]) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    sys.stderr.write(f"{PROG}: {message} (see {PROG} --help)\n")
-    raise _Exit(1)
+    raise _Exit(_error(f"{message} (see {PROG} --help)"))
 
 
 def _parse(argv: Sequence[str]) -> _Args:
@@ -544,12 +557,12 @@ def _parse(argv: Sequence[str]) -> _Args:
     if not argv:
         _fail("a COMMAND is required")
     if argv[0] in ("-h", "--help"):
-        sys.stdout.write(_help(None))
+        _out(_help(None).encode())
         raise _Exit(0)
     if argv[0] == "--version":
         from . import __version__
 
-        sys.stdout.write(f"{PROG} {__version__}\n")
+        _out(f"{PROG} {__version__}\n".encode())
         raise _Exit(0)
     command = argv[0]
     if command not in COMMAND_SPECS or command == "is-mountpoint":
@@ -564,7 +577,7 @@ def _parse(argv: Sequence[str]) -> _Args:
             positionals += words
             break
         if word in ("-h", "--help"):
-            sys.stdout.write(_help(command))
+            _out(_help(command).encode())
             raise _Exit(0)
         if not word.startswith("-") or word == "-":
             positionals.append(word)
@@ -600,19 +613,17 @@ def run(argv: Sequence[str]) -> int:
         return done.status
     commands = {"find": _find, "list": _list, "info": _info, "doctor": _doctor, "watch": _watch}
     run = {**commands, "namespaces": _namespaces, "holders": _holders}[args.command]
-    import _signal  # type: ignore[import-not-found, unused-ignore]  # signal imports enum: 7 ms
-
     from .errors import MountprobeError
 
-    _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)  # `mountprobe list | head` ends quietly
-    path = getattr(args, "path", None) or getattr(args, "under", None) or ""
+    # The PATH the command was given, if any, to name in an error that names no file.
+    path = args.path if COMMAND_SPECS[args.command][1] else args.under
     try:
         return run(args)
     except _UsageError as exc:
         return _error(str(exc))
     except OSError as exc:
-        return _error(_os_error(exc, path))
+        return _error(_os_error(exc, path, args.command))
     except ValueError as exc:
-        return _error(f"{path!r}: {exc}")
+        return _error(f"{path!r}: {exc}" if path is not None else f"{args.command}: {exc}")
     except MountprobeError as exc:
-        return _error(str(exc))
+        return _error(str(exc) or f"{args.command}: {type(exc).__name__}")
