@@ -407,9 +407,18 @@ def test_wait_for_unmount_of_a_record_waits_for_that_very_mount(tmp_path: Path) 
     assert 0.29 < time.monotonic() - start < 2
 
 
+def _sigint_default() -> None:
+    # A child inherits an ignored SIGINT (pytest under nohup or a CI runner), and Python then
+    # leaves it ignored: the Ctrl-C below would do nothing. Not the test's to inherit.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _watch_cli(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mountprobe", "watch", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "mountprobe", "watch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_sigint_default,
     )
 
 
@@ -453,10 +462,19 @@ def test_the_watch_command_table_and_its_exit_statuses(tmp_path: Path) -> None:
         return subprocess.run([sys.executable, "-m", "mountprobe", "watch", *args], capture_output=True, timeout=20)
 
     interrupted = _watch_cli("--under", str(tmp_path))
-    time.sleep(1.0)
+    assert interrupted.stdout is not None
+    until, mounted = time.monotonic() + 20, False
+    while not select.select([interrupted.stdout], [], [], 0.2)[0] and time.monotonic() < until:
+        if mounted:  # toggled until the command prints: then it is up, its Ctrl-C handler too
+            umount(tmp_path)
+        else:
+            tmpfs(tmp_path, "up")
+        mounted = not mounted
     interrupted.send_signal(signal.SIGINT)
     out, err = interrupted.communicate(timeout=20)
-    assert (interrupted.returncode, out, err) == (130, b"", b"")  # Ctrl-C: quiet, 130
+    assert (interrupted.returncode, err) == (130, b"") and out.startswith(b"ACTION")  # Ctrl-C: quiet, 130
+    if mounted:
+        umount(tmp_path)
     quiet = run("--under", str(tmp_path), "--timeout", "0.3")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (1, b"", b"")  # the time passed, no event
     for bad in (["--timeout", "soon"], ["--timeout", "-1"], ["--action", "mount,explode"], ["-o", "NOPE"]):
