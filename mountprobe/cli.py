@@ -50,10 +50,12 @@ def _out(data: bytes) -> None:
     stdout = sys.stdout
     try:
         if stdout is None:  # started with descriptor 1 closed
-            raise OSError(9, os.strerror(9))  # EBADF, as a write to it would fail
+            raise _closed()
         stdout.buffer.write(data)
     except OSError as exc:
         raise _WriteError(exc) from None
+    except ValueError:  # closed after an earlier write error (main() called again)
+        raise _WriteError(_closed()) from None
 
 
 def _flush() -> None:
@@ -62,6 +64,12 @@ def _flush() -> None:
             sys.stdout.flush()
     except OSError as exc:
         raise _WriteError(exc) from None
+    except ValueError:
+        raise _WriteError(_closed()) from None
+
+
+def _closed() -> OSError:
+    return OSError(9, os.strerror(9))  # EBADF, what a write to a closed descriptor gets
 
 
 def _error(message: str, quiet: bool = False) -> int:

@@ -402,7 +402,7 @@ def _seconds(text: Optional[str]) -> Optional[float]:
 
 
 # The longest one read of the watcher waits: the loop then waits again. epoll's timeout is
-# an int of milliseconds, which a timeout of days already overflows.
+# an int of milliseconds (2**31 ms, under 25 days), which a --timeout of 1e15 overflows.
 _LONGEST_WAIT = 3600.0
 
 
@@ -494,7 +494,7 @@ COMMAND_SPECS: Dict[str, Tuple[str, str, Dict[str, Tuple[str, str, str]]]] = {
             "--under": ("under", "PATH", "only mounts at or below PATH"),
             "--action": ("action", "LIST", "only these actions: mount,umount,remount,move"),
             "--first-only": ("first_only", "", "stop after the first event"),
-            "--timeout": ("timeout", "S", "stop after S seconds (exit 1 if no event was printed)"),
+            "--timeout": ("timeout", "S", "stop after S seconds, inf for never (exit 1 if no event was printed)"),
             "-J": ("json", "", "one JSON object per event and line"),
             "--json": ("json", "", ""),
             "-o": ("output", "COLS", "columns, comma-separated; +COLS adds to " + ",".join(WATCH_COLUMNS)),
