@@ -73,10 +73,16 @@ def _key(m: Mount) -> int:
 
 
 def _same_mount(a: Mount, b: Mount) -> bool:
-    """Is ``b`` still the mount ``a`` was? Only in doubt for legacy ids, which are reused."""
+    """Is ``b`` (with ``a``'s key) still the mount ``a`` was? Only in doubt for legacy ids:
+    the kernel hands out the lowest free one again at once, as it does anonymous device
+    numbers, so "umount tmpfs 'first', mount tmpfs 'second' at the same place" (issue 15)
+    gives a new mount with the old one's id, device, root and type. Its source tells it
+    apart, which no remount or move changes; a new mount that agrees in all of these shows
+    as a remount where its options differ, and is not seen where they do not (a kernel
+    before 6.8 gives nothing else that is the mount itself)."""
     if a.unique_id is not None and b.unique_id is not None:
         return a.unique_id == b.unique_id
-    return (a.major, a.minor, a.root, a.fstype) == (b.major, b.minor, b.root, b.fstype)
+    return (a.major, a.minor, a.root, a.fstype, a.source) == (b.major, b.minor, b.root, b.fstype, b.source)
 
 
 def _change(old: Optional[Mount], new: Mount) -> Optional[Event]:

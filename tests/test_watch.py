@@ -34,18 +34,58 @@ from _ns import (
     unshare,
 )
 from _ns import mount as sys_mount
-from _oracle import unique_id
-from _seccomp import fail_syscalls
+from _oracle import unique_id, visible_at
+from _seccomp import fail_syscalls, statx_without_unique_ids
 
 import mountprobe
-from mountprobe import Event, Mount, Watcher
+from mountprobe import Event, Mount, Watcher, probe
 
-BACKENDS = ("fanotify", "poll")
+# "linux-6.1": the default backend on a kernel without listmount/statmount, unique ids or
+# fanotify mount marks, which is the poll backend keyed by legacy ids.
+BACKENDS = ("fanotify", "poll", "linux-6.1")
+AT_HANDLE_MNT_ID_UNIQUE, AT_HANDLE_FID = 0x001, 0x200
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _key(m: Mount) -> int:
     return m.unique_id if m.unique_id is not None else m.id
+
+
+def as_linux_6_1() -> None:
+    """From now on this process meets the interfaces of Linux 6.1: no listmount or statmount
+    (6.8), statx ignores STATX_MNT_ID_UNIQUE (6.8), name_to_handle_at knows neither
+    AT_HANDLE_FID (6.5) nor AT_HANDLE_MNT_ID_UNIQUE (6.12), fanotify_init no FAN_REPORT_MNT
+    (6.15). No unique id anywhere: only the legacy ids, which the kernel reuses."""
+    fail_syscalls(
+        {"statmount": errno.ENOSYS, "listmount": errno.ENOSYS, "fanotify_init": errno.EINVAL}
+        | {"name_to_handle_at": errno.EINVAL},
+        when_flag={"name_to_handle_at": AT_HANDLE_MNT_ID_UNIQUE | AT_HANDLE_FID},
+    )
+    statx_without_unique_ids()
+    probe.forget()
+
+
+def _kernel_release() -> tuple[int, int]:
+    major, minor = os.uname().release.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def open_watch(backend: str, under: Path) -> Watcher:
+    """``watch(under=)`` as a parametrized test asks for it: a forced backend, or the
+    default one of a simulated Linux 6.1 (which must be poll, and say why). The fanotify
+    backend needs mount marks (Linux 6.15): skipped, with the reason, on older kernels."""
+    if backend == "linux-6.1":
+        as_linux_6_1()
+        w = mountprobe.watch(under=under)
+        assert w.backend == "poll" and "statmount" in w.why, w.why
+        assert all(m.unique_id is None for m in w.mounts())
+        return w
+    try:
+        return mountprobe.watch(under=under, backend=backend)
+    except mountprobe.Unsupported as exc:
+        if backend == "fanotify" and _kernel_release() < (6, 15):
+            pytest.skip(f"fanotify mount marks need Linux 6.15 (this is {os.uname().release}): {exc}")
+        raise
 
 
 def _events(w: Watcher, until: Callable[[List[Event]], bool], seconds: float = 5.0) -> List[Event]:
@@ -98,8 +138,8 @@ def test_each_action_is_one_event_with_the_kernels_records(backend: str, tmp_pat
     a, b = watched / "a", watched / "b"
     a.mkdir()
     b.mkdir()
-    with mountprobe.watch(under=watched, backend=backend) as w:
-        assert w.backend == backend
+    with open_watch(backend, watched) as w:
+        assert w.backend == backend.replace("linux-6.1", "poll")
         assert w.read(0) == []
 
         tmpfs(a, "first")
@@ -148,7 +188,7 @@ def test_a_burst_of_1000_mounts_and_umounts_loses_nothing(backend: str, tmp_path
         tmpfs(tmp_path / "1", "on-top")  # a stack, for good measure
         umount(tmp_path / "3", MNT_DETACH)
 
-    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+    with open_watch(backend, tmp_path) as w:
         before = {_key(m): m for m in w.mounts()}
         pid = forked(burst)
         events = _events(w, lambda got: len(got) >= 1000, 60)
@@ -184,7 +224,7 @@ def test_an_unpaced_burst_of_mounts_moves_and_umounts_leaves_the_view_equal_to_t
                 sys_mount(tmp_path / str(i), tmp_path / str(i - 2), None, MS_MOVE)
                 sys_mount(None, tmp_path / str(i - 1), None, MS_REMOUNT | MS_RDONLY)
 
-    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+    with open_watch(backend, tmp_path) as w:
         before = {_key(m): m for m in w.mounts()}
         pid = forked(churn)
         events: List[Event] = []
@@ -197,11 +237,53 @@ def test_an_unpaced_burst_of_mounts_moves_and_umounts_leaves_the_view_equal_to_t
         assert _replay(before, events) == table
 
 
+@pytest.mark.parametrize("options", ["", "ro"])
+@isolated
+def test_a_mount_replaced_by_another_at_the_same_place_is_an_event_without_unique_ids(
+    options: str, tmp_path: Path
+) -> None:
+    # Before 6.8 the poll backend keys its view by legacy ids, which the kernel hands out
+    # again at once (the lowest free one), as it does anonymous device numbers: the new
+    # tmpfs may carry the old one's id, device, root and type. Source and options tell them
+    # apart, and the event must come whether or not the id was reused.
+    as_linux_6_1()
+    target = tmp_path / "t"
+    target.mkdir()
+    tmpfs(target, "first")
+    with mountprobe.watch(under=tmp_path) as w:
+        assert w.backend == "poll"
+        first = visible_at(str(target))
+        assert first is not None
+        umount(target)
+        sys_mount("second", target, "tmpfs", MS_RDONLY if options else 0)
+        second = visible_at(str(target))
+        assert second is not None
+        reused = (first.id, first.major, first.minor) == (second.id, second.major, second.minor)
+        events = _quiet(w)
+        got = [(e.action, e.mount.source, e.old.source if e.old else None) for e in events]
+        assert got == [("umount", "first", "first"), ("mount", "second", None)], (reused, got)
+        assert {_key(m): m for m in w.mounts()} == _table_under(tmp_path)
+
+        # The same source again, other options: a new mount that looks like a remount of
+        # the old one. Without unique ids nothing tells the two apart, but it is an event.
+        before = visible_at(str(target))
+        umount(target)
+        sys_mount("second", target, "tmpfs", 0 if options else MS_RDONLY)
+        after = visible_at(str(target))
+        assert before is not None and after is not None
+        events = _quiet(w)
+        if (before.id, before.minor) == (after.id, after.minor):
+            assert [e.action for e in events] == ["remount"]
+        else:
+            assert [e.action for e in events] == ["umount", "mount"]
+        assert {_key(m): m for m in w.mounts()} == _table_under(tmp_path)
+
+
 @isolated_for(240)
 def test_a_fanotify_queue_overflow_forces_a_resync(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "keep").mkdir()
-    with mountprobe.watch(under=tmp_path, backend="fanotify") as w:
+    with open_watch("fanotify", tmp_path) as w:
         before = {_key(m): m for m in w.mounts()}
         target = os.fsencode(tmp_path / "d")
         for _ in range(9000):  # 18,000 events: more than the queue's 16,384
@@ -235,7 +317,7 @@ def test_a_mount_propagated_in_from_a_peer_namespace_is_an_event(backend: str, t
         umount(shared / "sub")
         os.write(mounted_w, b"u")
 
-    with mountprobe.watch(under=shared, backend=backend) as w:
+    with open_watch(backend, shared) as w:
         pid = forked(peer)
         assert os.read(mounted_r, 1) == b"m"
         (came,) = _events(w, bool)
@@ -251,7 +333,7 @@ def test_a_mount_propagated_in_from_a_peer_namespace_is_an_event(backend: str, t
 @pytest.mark.parametrize("backend", BACKENDS)
 @isolated
 def test_fileno_wakes_an_event_loop_even_after_another_poll_took_the_signal(backend: str, tmp_path: Path) -> None:
-    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+    with open_watch(backend, tmp_path) as w:
         tmpfs(tmp_path, "first")  # over the scratch mount: under the watched path
         outer = select.poll()
         outer.register(w.fileno(), select.POLLIN)
@@ -283,10 +365,11 @@ def test_fileno_wakes_an_event_loop_even_after_another_poll_took_the_signal(back
 def test_the_poll_backend_serves_where_fanotify_is_blocked(tmp_path: Path) -> None:
     fail_syscalls({"fanotify_init": errno.EPERM})
     with mountprobe.watch(under=tmp_path) as w:
-        assert w.backend == "poll" and "EPERM" in w.why
+        assert w.backend == "poll"
+        assert "EPERM" in w.why or not mountprobe.capabilities().statmount_records, w.why
         tmpfs(tmp_path, "seen")
         assert [e.action for e in _events(w, bool)] == ["mount"]
-    with pytest.raises(mountprobe.Unsupported, match="EPERM"):
+    with pytest.raises(mountprobe.Unsupported, match=r"EPERM|statmount"):
         mountprobe.watch(backend="fanotify")
 
 
@@ -304,7 +387,7 @@ def test_names_with_every_awkward_byte_come_back_exactly(backend: str, tmp_path:
     name = b"sp ace\ttab\nnew\\back\xffbyte"
     target = os.fsencode(tmp_path) + b"/" + name
     os.mkdir(target)
-    with mountprobe.watch(under=tmp_path, backend=backend) as w:
+    with open_watch(backend, tmp_path) as w:
         tmpfs(target, "nasty")
         (e,) = _events(w, bool)
         assert os.fsencode(e.mount.mountpoint) == target
