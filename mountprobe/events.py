@@ -54,6 +54,7 @@ import time
 from collections import namedtuple
 
 from . import _paths
+from ._seconds import LONGEST_WAIT, seconds
 from .errors import MountprobeError, Unsupported
 from .kernel import fanotify as kf
 from .model import Mount
@@ -349,16 +350,17 @@ class Watcher:
 
     def read(self, timeout: Optional[float] = 0.0) -> List[Event]:
         """The events ready now, or the first ones within ``timeout`` seconds (None: wait as
-        long as it takes); an empty list when the time passed without one."""
-        until = None if timeout is None else time.monotonic() + timeout
+        long as it takes, as does inf); an empty list when the time passed without one.
+        TypeError or ValueError for a timeout that is no number of seconds >= 0."""
+        until = time.monotonic() + seconds(timeout, "Watcher.read")
         while True:
             events = self._collect()
             if events:
                 return events
-            left = None if until is None else until - time.monotonic()
-            if left is not None and left <= 0:
+            left = until - time.monotonic()
+            if left <= 0:
                 return []
-            self._epoll.poll(-1 if left is None else left)
+            self._epoll.poll(min(left, LONGEST_WAIT))
 
     def __iter__(self) -> Iterator[Event]:
         while True:
@@ -415,28 +417,30 @@ class _Bell:
         self._fan = fd is None
         self._fd = _fanotify_group() if fd is None else fd
 
-    def wait(self, seconds: Optional[float]) -> None:
+    def wait(self, left: float) -> None:
+        """Until a change, or ``left`` seconds (> 0, inf included) have passed, or one day."""
+        left = min(left, LONGEST_WAIT)
         if self._fan:
-            ready = select.select([self._fd], [], [], seconds)[0]
+            ready = select.select([self._fd], [], [], left)[0]
             if ready:
                 kf.mount_events(self._fd)
             return
-        _poll_pri(self._fd, -1 if seconds is None else max(1, int(seconds * 1000 + 0.999)))
+        _poll_pri(self._fd, max(1, int(left * 1000 + 0.999)))
 
     def close(self) -> None:
         os.close(self._fd)
 
 
-def _wait(check: _Check, timeout: Optional[float], what: str) -> Optional[Mount]:
-    until = None if timeout is None else time.monotonic() + timeout
+def _wait(check: _Check, timeout: Optional[float], limit: float, what: str) -> Optional[Mount]:
+    until = time.monotonic() + limit
     bell = _Bell()  # before the first check: a change after it rings
     try:
         while True:
             done, found = check()
             if done:
                 return found
-            left = None if until is None else until - time.monotonic()
-            if left is not None and left <= 0:
+            left = until - time.monotonic()
+            if left <= 0:
                 raise TimeoutError(errno.ETIMEDOUT, f"{what}: not within {timeout} s")
             bell.wait(left)
     finally:
@@ -448,8 +452,11 @@ def wait_for_mount(
 ) -> Mount:
     """Block until a mount matching ``source`` and ``fstype`` (as ``is_mounted`` matches
     them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
-    ``timeout`` seconds (None: no limit). Woken by the kernel on each change in the namespace."""
+    ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
+    number of seconds >= 0). Woken by the kernel on each change in the namespace."""
     from . import api
+
+    limit = seconds(timeout, "wait_for_mount")
 
     def check() -> Tuple[bool, Optional[Mount]]:
         try:
@@ -459,7 +466,7 @@ def wait_for_mount(
             pass  # not there yet: the mount may come with it
         return False, None
 
-    found = _wait(check, timeout, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
+    found = _wait(check, timeout, limit, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
     if found is None:  # unmounted between the check and mount_at: rare, and said plainly
         raise MountprobeError(f"{os.fsdecode(_paths.to_bytes(path))}: mounted, then gone before it could be read")
     return found
@@ -469,8 +476,11 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
     """Block until the mount is gone; return it as last seen. Given a ``Mount``: until that
     very mount is detached (``still_mounted`` is False). Given a path: until nothing is
     mounted at it (a mount uncovered below counts as still mounted); None when nothing was
-    mounted there at the call. TimeoutError after ``timeout`` seconds (None: no limit)."""
+    mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
+    limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
     from . import api
+
+    limit = seconds(timeout, "wait_for_unmount")
 
     if isinstance(path_or_mount, Mount):
         m = path_or_mount
@@ -478,7 +488,7 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
         def gone() -> Tuple[bool, Optional[Mount]]:
             return not api.still_mounted(m), m
 
-        return _wait(gone, timeout, f"wait_for_unmount({m.mountpoint!r})")
+        return _wait(gone, timeout, limit, f"wait_for_unmount({m.mountpoint!r})")
     path = path_or_mount
     last = [api.mount_at(path)]  # a missing path raises here: the caller named a wrong one
 
@@ -492,4 +502,4 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
         last[0] = now
         return False, now
 
-    return _wait(empty, timeout, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")
+    return _wait(empty, timeout, limit, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")
