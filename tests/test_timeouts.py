@@ -9,51 +9,17 @@ import math
 import os
 import signal
 import sys
-import time
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Dict
 
 import pytest
-from _ns import MNT_DETACH, forked, isolated, tmpfs, umount
+from _ns import MNT_DETACH, isolated, tmpfs, umount
 from _oracle import unique_id
+from _waiting import when_waiting
 
 import mountprobe
-
-# The syscalls a wait blocks in (x86_64, aarch64): poll, select, epoll_wait, pselect6,
-# ppoll, epoll_pwait, epoll_pwait2.
-_WAITING = {
-    "x86_64": {7, 23, 232, 270, 271, 281, 441},
-    "aarch64": {22, 72, 73, 441},
-}[os.uname().machine]
-
-
-def _blocked(pid: int) -> bool:
-    """Is every thread of ``pid`` asleep in a wait (poll, select, epoll)?"""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/syscall") as f:
-            words = f.read().split()
-        if not words or words[0] == "running" or int(words[0]) not in _WAITING:
-            return False
-    return True
-
-
-def _once_waiting(work: Callable[[], None]) -> int:
-    """Run ``work`` in a forked child as soon as this process sleeps in a wait, so that
-    the change comes while it waits (the deadline only catches a hang)."""
-    waiter = os.getpid()
-
-    def later() -> None:
-        until = time.monotonic() + 60
-        while not _blocked(waiter):
-            if time.monotonic() > until:
-                raise AssertionError("the waiter never waited")
-            time.sleep(0.001)
-        work()
-
-    return forked(later)
-
 
 NO_LIMIT = [math.inf, 1e300, 1e15, 2**31, 86400 * 365.0]
 
@@ -63,7 +29,7 @@ NO_LIMIT = [math.inf, 1e300, 1e15, 2**31, 86400 * 365.0]
 def test_wait_for_mount_with_no_practical_limit_returns_when_the_mount_comes(timeout: float, tmp_path: Path) -> None:
     target = tmp_path / "t"
     target.mkdir()
-    pid = _once_waiting(lambda: tmpfs(target, "awaited"))
+    pid = when_waiting(lambda: tmpfs(target, "awaited"))
     m = mountprobe.wait_for_mount(target, timeout=timeout)
     assert m.source == "awaited"
     if m.unique_id is not None:
@@ -80,10 +46,10 @@ def test_wait_for_unmount_with_no_practical_limit_returns_when_the_mount_goes(ti
     tmpfs(target, "upper")
     upper = mountprobe.mount_at(target)
     assert upper is not None
-    pid = _once_waiting(lambda: umount(target, MNT_DETACH))
+    pid = when_waiting(lambda: umount(target, MNT_DETACH))
     assert mountprobe.wait_for_unmount(upper, timeout=timeout) == upper
     os.waitpid(pid, 0)
-    pid = _once_waiting(lambda: umount(target))
+    pid = when_waiting(lambda: umount(target))
     last = mountprobe.wait_for_unmount(target, timeout=timeout)
     assert last is not None and last.source == "lower"
     os.waitpid(pid, 0)
@@ -98,7 +64,7 @@ def test_watcher_read_with_no_practical_limit_returns_the_event(timeout: float, 
     except mountprobe.Unsupported as exc:
         pytest.skip(f"fanotify mount marks need Linux 6.15: {exc}")
     with w:
-        pid = _once_waiting(lambda: tmpfs(tmp_path, "seen"))
+        pid = when_waiting(lambda: tmpfs(tmp_path, "seen"))
         (e,) = w.read(timeout)
         assert e.action == "mount" and e.mount == mountprobe.mount_at(tmp_path)
         os.waitpid(pid, 0)
