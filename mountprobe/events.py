@@ -6,9 +6,10 @@ signals into ``Event(action, mount, old)`` records. Two backends, best first:
 ``fanotify`` (Linux 6.15, and CAP_SYS_ADMIN over the mount namespace): the kernel queues,
 in order, one record per change naming the mount by its unique id: ``FAN_MNT_ATTACH`` (a
 mount), ``FAN_MNT_DETACH`` (an umount), and both bits in one record for a move within the
-namespace (``fs/namespace.c``, ``fsnotify_mnt_move()``). The record carries only the id:
-the mount is described (statmount) when the record is read, so it shows the mount as it is
-then, not as it was when the record was queued. What is reported, record by record:
+namespace (fanotify(7); the kernel's ``selftests/filesystems/mount-notify``). The record
+carries only the id: the mount is described (statmount) when the record is read, so it
+shows the mount as it is then, not as it was when the record was queued. What is
+reported, record by record:
 
 - attach of a new id: ``mount``, with the mount as it is when read (so a mount attached and
   moved before its attach is read is reported at its new place); nothing for a mount that
