@@ -3,20 +3,42 @@
 A ``Watcher`` keeps a view of the namespace's mounts (id -> Mount) and turns the kernel's
 signals into ``Event(action, mount, old)`` records. Two backends, best first:
 
-``fanotify`` (Linux 6.15, and CAP_SYS_ADMIN over the mount namespace): ``FAN_MNT_ATTACH``
-and ``FAN_MNT_DETACH`` name each mount by its unique id, in the order they happened, so
-no attach or detach merges into another: a mount that is moved and then unmounted gives
-three events. The event carries only the id, and the mount is described when the event is
-read: a mount already gone by then (attached and detached within one read) gives no event.
-A queue overflow (16,384 events unread) forces a full resync, counted in ``overflows``.
-fanotify has no remount event: remounts are found by re-reading the watched mounts when
-mountinfo signals a change (``POLLPRI``), so two quick remounts of one mount may show as one.
+``fanotify`` (Linux 6.15, and CAP_SYS_ADMIN over the mount namespace): the kernel queues,
+in order, one record per change naming the mount by its unique id: ``FAN_MNT_ATTACH`` (a
+mount), ``FAN_MNT_DETACH`` (an umount), and both bits in one record for a move within the
+namespace (fanotify(7); the kernel's ``selftests/filesystems/mount-notify``). The record
+carries only the id: the mount is described (statmount) when the record is read, so it
+shows the mount as it is then, not as it was when the record was queued. What is
+reported, record by record:
+
+- attach of a new id: ``mount``, with the mount as it is when read (so a mount attached and
+  moved before its attach is read is reported at its new place); nothing for a mount that
+  is gone by then: a mount attached and detached between two reads is never seen.
+- attach+detach (a move) of a mount in the view: exactly one ``move``, ``old`` the mount as
+  last seen, ``mount`` as it is now, even when that is the same place (moved away and back,
+  or already seen at the new place). Where the mount was detached before the move could be
+  read, ``mount`` is ``old`` (its new place was never seen) and its ``umount`` follows.
+  A move out of this process's root is an ``umount``; one into it, a ``mount``.
+- detach of a mount in the view: ``umount``, with the mount as last seen.
+
+So every mount the watcher has described gives exactly one event per attach, move and
+detach of it, none lost and none merged: a mount moved and then unmounted gives a move and
+an umount, whatever the timing. fanotify has no remount record: remounts are found by
+re-reading the watched mounts' options when mountinfo signals a change (``POLLPRI``), so
+two quick remounts of one mount may show as one, and a remount before the mount was first
+described is part of its first record. A queue overflow (16,384 records unread) forces a
+full resync, counted in ``overflows``, which reports differences as the poll backend does.
 
 ``poll`` (any kernel with ``/proc``): ``POLLPRI`` on ``/proc/thread-self/mountinfo``, then a
-fresh listing diffed against the last by mount id (unique ids where the kernel has them),
-as ``findmnt --poll`` does. It sees differences between two listings: a mount that comes
-and goes between them is not seen, and several changes of one mount merge into one event.
-Its cost per wake-up is one listing of the whole namespace.
+fresh listing diffed against the last, as ``findmnt --poll`` does. Mounts are matched by
+unique id where statmount gives one (6.8), else by legacy id together with device, root,
+type and source: the kernel reuses legacy ids and device numbers at once, and a new mount
+that agrees with the old one in all of these shows as a remount of it where the options
+differ, and not at all where they do not. It reports differences between two listings: a
+mount that comes and goes between them is not seen; a mount seen at another place is one
+``move`` (however many moves there were); a mount seen with other options, one
+``remount``; a mount seen both moved and remounted gives a ``move`` (to the new place, with
+the old options) then a ``remount``. Its cost per wake-up is one listing of the namespace.
 
 Neither sees propagation changes (``--make-shared``), which raise no kernel signal.
 
@@ -33,6 +55,7 @@ import time
 from collections import namedtuple
 
 from . import _paths
+from ._seconds import LONGEST_WAIT, seconds
 from .errors import MountprobeError, Unsupported
 from .kernel import fanotify as kf
 from .model import Mount
@@ -54,14 +77,16 @@ else:
     _EventFields = namedtuple("Event", "action mount old", module=__name__)
 
 MOUNT, UMOUNT, REMOUNT, MOVE = "mount", "umount", "remount", "move"
+_GONE, _HIDDEN = "gone", "hidden"  # why a fanotify event's mount could not be described
 ACTIONS = (MOUNT, UMOUNT, REMOUNT, MOVE)
 FANOTIFY, POLL = "fanotify", "poll"
 
 
 class Event(_EventFields):
-    """One change: ``action`` is mount, umount, remount or move; ``mount`` is the mount as it
-    is now (for umount: as it was last seen); ``old`` is it before the change (None for
-    mount; for umount the same record as ``mount``)."""
+    """One change: ``action`` is mount, umount, remount or move; ``mount`` is the mount as
+    the watcher saw it after the change (for umount: as last seen); ``old`` is it before
+    the change (None for mount; for umount the same record as ``mount``). The module docs
+    say what each backend reports when changes come faster than they are read."""
 
     __slots__ = ()
 
@@ -73,20 +98,40 @@ def _key(m: Mount) -> int:
 
 
 def _same_mount(a: Mount, b: Mount) -> bool:
-    """Is ``b`` still the mount ``a`` was? Only in doubt for legacy ids, which are reused."""
+    """Is ``b`` (with ``a``'s key) still the mount ``a`` was? Only in doubt for legacy ids:
+    the kernel hands out the lowest free one again at once, as it does anonymous device
+    numbers, so "umount tmpfs 'first', mount tmpfs 'second' at the same place" (issue 15)
+    gives a new mount with the old one's id, device, root and type. Its source tells it
+    apart, which no remount or move changes; a new mount that agrees in all of these shows
+    as a remount where its options differ, and is not seen where they do not (a kernel
+    before 6.8 gives nothing else that is the mount itself)."""
     if a.unique_id is not None and b.unique_id is not None:
         return a.unique_id == b.unique_id
-    return (a.major, a.minor, a.root, a.fstype) == (b.major, b.minor, b.root, b.fstype)
+    return (a.major, a.minor, a.root, a.fstype, a.source) == (b.major, b.minor, b.root, b.fstype, b.source)
 
 
-def _change(old: Optional[Mount], new: Mount) -> Optional[Event]:
+def _options_changed(old: Mount, new: Mount) -> bool:
+    return old.options != new.options or old.super_options != new.super_options
+
+
+def _moved(old: Mount, new: Mount) -> List[Event]:
+    """A move seen as ``old`` -> ``new``: the move (to ``new``'s place, with ``old``'s
+    options), then a remount where the options changed too. Neither backend can tell which
+    came first; the place is always reported first."""
+    there = new._replace(options=old.options, super_options=old.super_options)
+    return [Event(MOVE, there, old)] + ([Event(REMOUNT, new, there)] if there != new else [])
+
+
+def _change(old: Optional[Mount], new: Mount) -> List[Event]:
+    """The events between two records of one mount: mount, move, remount (both, for a
+    mount moved and remounted between them), or none."""
     if old is None:
-        return Event(MOUNT, new, None)
+        return [Event(MOUNT, new, None)]
     if old.mountpoint != new.mountpoint or old.parent_id != new.parent_id:
-        return Event(MOVE, new, old)
-    if old.options != new.options or old.super_options != new.super_options:
-        return Event(REMOUNT, new, old)
-    return None
+        return _moved(old, new)
+    if _options_changed(old, new):
+        return [Event(REMOUNT, new, old)]
+    return []
 
 
 def _diff(old: Dict[int, Mount], new: List[Mount]) -> List[Event]:
@@ -98,9 +143,7 @@ def _diff(old: Dict[int, Mount], new: List[Mount]) -> List[Event]:
     changed = []
     for m in new:
         before = old.get(_key(m))
-        event = _change(before if before is not None and _same_mount(before, m) else None, m)
-        if event is not None:
-            changed.append(event)
+        changed += _change(before if before is not None and _same_mount(before, m) else None, m)
     events += [e for e in changed if e.action != MOUNT] + [e for e in changed if e.action == MOUNT]
     return events
 
@@ -211,13 +254,17 @@ class Watcher:
 
         return [m._replace(unique_id=None, parent_unique_id=None) for m in api.list_mounts()]
 
-    def _describe(self, mnt_id: int) -> Optional[Mount]:
+    def _describe(self, mnt_id: int) -> Union[Mount, str]:
+        """The mount's record now, else why not: GONE (detached: its DETACH follows) or
+        HIDDEN (attached outside this process's root, which no table here shows)."""
         from .strategies import statmount
 
         try:
             return statmount.describe(mnt_id, False)
-        except (FileNotFoundError, PermissionError, Unsupported):
-            return None  # gone already (its DETACH follows), or outside this root
+        except FileNotFoundError:
+            return _GONE
+        except (PermissionError, Unsupported):
+            return _HIDDEN
 
     def _watched(self, event: Event) -> bool:
         return self._in_scope(event.mount) or (event.old is not None and self._in_scope(event.old))
@@ -236,6 +283,8 @@ class Watcher:
         return events
 
     def _from_fanotify(self, fd: int) -> List[Event]:
+        """One event per attach, move and detach the kernel queued for a mount the watcher
+        has described (see the module docs), in the kernel's order."""
         events: List[Event] = []
         while True:
             batch = kf.mount_events(fd)
@@ -246,32 +295,44 @@ class Watcher:
                     self.overflows += 1
                     events += self._resync()  # events were lost: rebuild, never a silent gap
                     continue
-                before = self._view.get(mnt_id)
-                if mask & kf.FAN_MNT_ATTACH:
-                    now = self._describe(mnt_id)
-                    if now is None:
-                        continue
-                    self._view[mnt_id] = now
-                    event = _change(before, now)
-                    if event is not None:
-                        events.append(event)
-                elif before is not None:
-                    del self._view[mnt_id]
-                    events.append(Event(UMOUNT, before, before))
+                events += self._one(mask, mnt_id)
+
+    def _one(self, mask: int, mnt_id: int) -> List[Event]:
+        before = self._view.get(mnt_id)
+        if not mask & kf.FAN_MNT_ATTACH:  # a detach
+            if before is None:
+                return []  # attached and detached before it could be described
+            del self._view[mnt_id]
+            return [Event(UMOUNT, before, before)]
+        now = self._describe(mnt_id)
+        if isinstance(now, str):
+            if before is None:
+                return []  # never seen, and gone (or out of sight) already
+            if now == _HIDDEN:  # moved out of this root: it leaves the table as an umount
+                del self._view[mnt_id]
+                return [Event(UMOUNT, before, before)]
+            # Moved, then detached before the move could be read (its DETACH follows): the
+            # move is still reported, at the place last seen, which is all there is to know.
+            return [Event(MOVE, before, before)] if mask & kf.FAN_MNT_DETACH else []
+        self._view[mnt_id] = now
+        if before is None or not mask & kf.FAN_MNT_DETACH:
+            return _change(before, now)  # a mount (a resync may have seen it already)
+        return _moved(before, now)  # even back at the same place: the kernel said it moved
 
     def _remounts(self) -> List[Event]:
-        """fanotify says nothing of remounts: re-read the watched mounts."""
+        """fanotify says nothing of remounts: re-read the watched mounts for changed options.
+        A changed place is left to the move event the kernel queues for it (a wake-up by
+        mountinfo may come before that event is queued): one move, never two."""
         events: List[Event] = []
         for key, before in list(self._view.items()):
             if not self._in_scope(before):
                 continue
             now = self._describe(key)
-            if now is None:
-                continue  # detached: its DETACH event says so
-            event = _change(before, now)
-            if event is not None:
-                self._view[key] = now
-                events.append(event)
+            if isinstance(now, str) or not _options_changed(before, now):
+                continue  # detached or moved away: its DETACH or move event says so
+            remounted = before._replace(options=now.options, super_options=now.super_options)
+            self._view[key] = remounted
+            events.append(Event(REMOUNT, remounted, before))
         return events
 
     # -- reading -------------------------------------------------------------------------
@@ -290,16 +351,17 @@ class Watcher:
 
     def read(self, timeout: Optional[float] = 0.0) -> List[Event]:
         """The events ready now, or the first ones within ``timeout`` seconds (None: wait as
-        long as it takes); an empty list when the time passed without one."""
-        until = None if timeout is None else time.monotonic() + timeout
+        long as it takes, as does inf); an empty list when the time passed without one.
+        TypeError or ValueError for a timeout that is no number of seconds >= 0."""
+        until = time.monotonic() + seconds(timeout, "Watcher.read")
         while True:
             events = self._collect()
             if events:
                 return events
-            left = None if until is None else until - time.monotonic()
-            if left is not None and left <= 0:
+            left = until - time.monotonic()
+            if left <= 0:
                 return []
-            self._epoll.poll(-1 if left is None else left)
+            self._epoll.poll(min(left, LONGEST_WAIT))
 
     def __iter__(self) -> Iterator[Event]:
         while True:
@@ -356,28 +418,30 @@ class _Bell:
         self._fan = fd is None
         self._fd = _fanotify_group() if fd is None else fd
 
-    def wait(self, seconds: Optional[float]) -> None:
+    def wait(self, left: float) -> None:
+        """Until a change, or ``left`` seconds (> 0, inf included) have passed, or one day."""
+        left = min(left, LONGEST_WAIT)
         if self._fan:
-            ready = select.select([self._fd], [], [], seconds)[0]
+            ready = select.select([self._fd], [], [], left)[0]
             if ready:
                 kf.mount_events(self._fd)
             return
-        _poll_pri(self._fd, -1 if seconds is None else max(1, int(seconds * 1000 + 0.999)))
+        _poll_pri(self._fd, max(1, int(left * 1000 + 0.999)))
 
     def close(self) -> None:
         os.close(self._fd)
 
 
-def _wait(check: _Check, timeout: Optional[float], what: str) -> Optional[Mount]:
-    until = None if timeout is None else time.monotonic() + timeout
+def _wait(check: _Check, timeout: Optional[float], limit: float, what: str) -> Optional[Mount]:
+    until = time.monotonic() + limit
     bell = _Bell()  # before the first check: a change after it rings
     try:
         while True:
             done, found = check()
             if done:
                 return found
-            left = None if until is None else until - time.monotonic()
-            if left is not None and left <= 0:
+            left = until - time.monotonic()
+            if left <= 0:
                 raise TimeoutError(errno.ETIMEDOUT, f"{what}: not within {timeout} s")
             bell.wait(left)
     finally:
@@ -389,8 +453,11 @@ def wait_for_mount(
 ) -> Mount:
     """Block until a mount matching ``source`` and ``fstype`` (as ``is_mounted`` matches
     them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
-    ``timeout`` seconds (None: no limit). Woken by the kernel on each change in the namespace."""
+    ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
+    number of seconds >= 0). Woken by the kernel on each change in the namespace."""
     from . import api
+
+    limit = seconds(timeout, "wait_for_mount")
 
     def check() -> Tuple[bool, Optional[Mount]]:
         try:
@@ -400,7 +467,7 @@ def wait_for_mount(
             pass  # not there yet: the mount may come with it
         return False, None
 
-    found = _wait(check, timeout, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
+    found = _wait(check, timeout, limit, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
     if found is None:  # unmounted between the check and mount_at: rare, and said plainly
         raise MountprobeError(f"{os.fsdecode(_paths.to_bytes(path))}: mounted, then gone before it could be read")
     return found
@@ -410,8 +477,11 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
     """Block until the mount is gone; return it as last seen. Given a ``Mount``: until that
     very mount is detached (``still_mounted`` is False). Given a path: until nothing is
     mounted at it (a mount uncovered below counts as still mounted); None when nothing was
-    mounted there at the call. TimeoutError after ``timeout`` seconds (None: no limit)."""
+    mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
+    limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
     from . import api
+
+    limit = seconds(timeout, "wait_for_unmount")
 
     if isinstance(path_or_mount, Mount):
         m = path_or_mount
@@ -419,7 +489,7 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
         def gone() -> Tuple[bool, Optional[Mount]]:
             return not api.still_mounted(m), m
 
-        return _wait(gone, timeout, f"wait_for_unmount({m.mountpoint!r})")
+        return _wait(gone, timeout, limit, f"wait_for_unmount({m.mountpoint!r})")
     path = path_or_mount
     last = [api.mount_at(path)]  # a missing path raises here: the caller named a wrong one
 
@@ -433,4 +503,4 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
         last[0] = now
         return False, now
 
-    return _wait(empty, timeout, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")
+    return _wait(empty, timeout, limit, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")
