@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 
 from . import _paths
 from .errors import MountedBelow, MountprobeError
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_PIN = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # any kind of file, its filesystem not asked
 _OFF = (errno.ENOSYS, errno.EPERM)  # a syscall absent, or blocked by seccomp
 
 
@@ -167,17 +169,9 @@ class _Walk:
         self.parent_mount: Optional[int] = None
         self.top_mount: Optional[int] = None
         self.left: List[Tuple[bytes, Optional[bytes]]] = []  # (path in the tree, where it is now)
-        try:
-            top = self._open(parent_fd, base, _DIR, True)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise NotADirectoryError(
-                    errno.ENOTDIR, "a symbolic link: safe_rmtree does not follow it", os.fsdecode(raw)
-                ) from None
-            raise OSError(exc.errno, exc.strerror, os.fsdecode(where)) from None
-        if top < 0:
-            raise _refuse(raw, where, parent_fd, where, False)
-        self.top = top
+        self.started = False  # has the walk deleted anything yet
+        self.top = self._open_top()
+        top = self.top
         try:
             self.top_key = _key(top)
             found = _listed(raw, where, top)
@@ -187,14 +181,37 @@ class _Walk:
             os.close(top)
             raise
 
+    def _open_top(self) -> int:
+        """The top, opened once by name: first with O_PATH, which asks no filesystem and
+        opens any kind of file (so a mount point is refused whatever it holds, a symlink
+        is seen, a FIFO never opened for reading), then as a directory through that."""
+        try:
+            pin = self._open(self.parent_fd, self.base, _PIN, True)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, os.fsdecode(self.where)) from None
+        if pin < 0:
+            raise _refuse(self.raw, self.where, self.parent_fd, self.where, False)
+        try:
+            symlink = stat.S_ISLNK(os.fstat(pin).st_mode)
+            if not symlink:
+                return os.open(b".", _DIR, dir_fd=pin)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, os.fsdecode(self.where)) from None
+        finally:
+            os.close(pin)
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a symbolic link: safe_rmtree does not follow it", os.fsdecode(self.raw)
+        )
+
     def _mount_id(self, fd: int, path: bytes) -> int:
         from .strategies._calls import fd_mount_id
 
         found = fd_mount_id(fd)
         if found is None:
+            done = "the walk stopped there" if self.started else "nothing was deleted"
             raise MountprobeError(
                 f"refusing to delete {os.fsdecode(path)}: cannot tell which mount it is on here"
-                " (no openat2, statx mount id or /proc)"
+                f" (no openat2, statx mount id or /proc); {done}"
             )
         return found
 
@@ -245,7 +262,7 @@ class _Walk:
             finally:
                 os.close(up)
             # An O_PATH open asks no filesystem anything (a dead server's mount included).
-            over = self._open(self.parent_fd, self.base, _PATH | os.O_NOFOLLOW, True)
+            over = self._open(self.parent_fd, self.base, _PIN, True)
         except (OSError, MountprobeError):
             return False
         if over >= 0:
@@ -319,6 +336,7 @@ class _Walk:
         level; each level checked to be inside the tree before its entries are deleted and
         again before each rmdir in it."""
         stack = [self._level(self.top, self.where)]
+        self.started = True
         try:
             while stack:
                 level = stack[-1]

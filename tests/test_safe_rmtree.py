@@ -402,3 +402,75 @@ def test_every_level_deletes_refuses_and_never_leaks_a_descriptor(level: str, tm
         if i == 0:
             fds = _open_fds()
     assert _open_fds() == fds
+
+
+def _hide_proc() -> None:
+    tmpfs("/proc", "no-proc")  # an empty /proc: no mountinfo, no fdinfo, no /proc/self/fd
+
+
+# Without /proc: what the syscalls left can still serve it; where nothing can tell the
+# mounts apart, a clear refusal (never Unsupported, which means "ask the next strategy").
+@pytest.mark.parametrize("level", ["full", "no-statmount", "no-statx-no-openat2", "proc-only"])
+@isolated
+def test_without_proc_it_deletes_where_the_kernel_can_tell_and_else_refuses_clearly(level: str, tmp_path: Path) -> None:
+    top = tmp_path / "top"
+    top.mkdir()
+    _tree(top)
+    mounted = tmp_path / "mounted"
+    (mounted / "z").mkdir(parents=True)
+    tmpfs(mounted / "z", "below")
+    _level(level)
+    _hide_proc()
+    before = _snapshot(tmp_path)
+    if level == "full":
+        mountprobe.safe_rmtree(top)
+        assert not top.exists()
+        assert _expect(MountedBelow, mountprobe.safe_rmtree, mounted).during is False  # type: ignore[attr-defined]
+        return
+    for path in (top, mounted):
+        error = _expect(mountprobe.MountprobeError, mountprobe.safe_rmtree, path)
+        assert not isinstance(error, (mountprobe.Unsupported, MountedBelow)), repr(error)
+        assert "nothing was deleted" in str(error) and str(path) in str(error)
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@isolated
+def test_odd_arguments_raise_at_once_and_delete_nothing(level: str, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")  # never opened for reading: that would block for ever
+    (tmp_path / "file").write_bytes(b"kept")
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to("dir")
+    (tmp_path / "mountpoint").mkdir()
+    tmpfs(tmp_path / "mountpoint", "at-the-top")
+    (tmp_path / "file-bind").write_bytes(b"")
+    bind(tmp_path / "file", tmp_path / "file-bind")
+    _level(level)
+    before = _snapshot(tmp_path)
+    cases: List[Tuple[object, type]] = [
+        (tmp_path / "fifo", NotADirectoryError),
+        (os.fsencode(tmp_path / "fifo"), NotADirectoryError),
+        (str(tmp_path / "file"), NotADirectoryError),
+        (tmp_path / "file-bind", MountedBelow),  # a mount point, whatever its kind, at every level
+        (tmp_path / "link", NotADirectoryError),
+        (f"{tmp_path}/dir/sub/../../link", NotADirectoryError),
+        (tmp_path / "mountpoint", MountedBelow),
+        (f"{tmp_path}/mountpoint/", MountedBelow),
+        (f"{tmp_path}/mountpoint/.", MountedBelow),
+        ("/", MountedBelow),
+        (b"/", MountedBelow),
+        (0, TypeError),
+        (3, TypeError),
+        (None, TypeError),
+        (1.5, TypeError),
+        ([b"dir"], TypeError),
+    ]
+    for path, error in cases:
+        _expect(error, mountprobe.safe_rmtree, path)
+    assert _snapshot(tmp_path) == before
+    os.chdir(tmp_path / "dir" / "sub")
+    mountprobe.safe_rmtree(".")  # the working directory itself, named relatively
+    assert not (tmp_path / "dir" / "sub").exists()
+    os.chdir(tmp_path / "dir")
+    mountprobe.safe_rmtree(b"../dir/")
+    assert sorted(os.listdir(tmp_path)) == ["fifo", "file", "file-bind", "link", "mountpoint"]
