@@ -43,6 +43,18 @@ _PIN = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # any kind of file, its filesys
 _OFF = (errno.ENOSYS, errno.EPERM)  # a syscall absent, or blocked by seccomp
 
 
+def _link(fd: int) -> bytes:
+    """The path the kernel gives for ``fd`` (/proc/self/fd)."""
+    return os.readlink(b"/proc/self/fd/%d" % fd)
+
+
+def _link_or_none(fd: int) -> Optional[bytes]:
+    try:
+        return _link(fd)
+    except OSError:
+        return None
+
+
 def _key(fd: int) -> Tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
@@ -174,6 +186,7 @@ class _Walk:
         top = self.top
         try:
             self.top_key = _key(top)
+            self.top_link = _link_or_none(top)  # None without /proc: each check climbs
             found = _listed(raw, where, top)
             if found:
                 raise MountedBelow(os.fsdecode(where), found, False)
@@ -251,6 +264,11 @@ class _Walk:
     def _top_in_place(self) -> bool:
         """Does the top of the tree still sit where it was opened? Its name in the parent
         names it, or names a mount placed over it while its ``..`` is still the parent."""
+        if self.top_link is not None:
+            try:
+                return _link(self.top) == self.top_link
+            except OSError:
+                self.top_link = None  # /proc went away: climb
         try:
             st = os.stat(self.base, dir_fd=self.parent_fd, follow_symlinks=False)
             if (st.st_dev, st.st_ino) == self.top_key:
@@ -271,10 +289,24 @@ class _Walk:
         return True
 
     def _inside(self, fd: int, path: bytes) -> bool:
-        """Is the directory ``fd`` still inside the tree: is the top among the directories
-        its ``..`` links climb to, the top itself in place? An error above the directory:
-        that cannot be proved (False); in the directory itself (no search permission), the
-        error, as its unlinks would meet it."""
+        """Is the directory ``fd`` still inside the tree, the top itself in place? With
+        /proc, one readlink each of its /proc/self/fd link and the top's: the kernel builds
+        both paths from the dentries (d_path), so a path below the top's is below the top
+        (a rename cannot cross mounts, so no other directory shows the top's path). Else
+        climb its ``..`` links up to the top."""
+        if self.top_link is not None and fd != self.top:
+            try:
+                below = _link(fd).startswith(self.top_link + b"/")
+            except OSError:
+                self.top_link = None  # /proc went away: climb
+            else:
+                return below and self._top_in_place()
+        return self._climb(fd, path)
+
+    def _climb(self, fd: int, path: bytes) -> bool:
+        """Is the top among the directories the ``..`` links of ``fd`` climb to, the top
+        itself in place? An error above the directory: that cannot be proved (False); in the
+        directory itself (no search permission), the error, as its unlinks would meet it."""
         here = fd
         try:
             key = _key(here)
@@ -299,10 +331,7 @@ class _Walk:
 
     def _leave(self, level: _Level) -> None:
         """Record that ``level`` left the tree (replacing what was recorded below it)."""
-        try:
-            now: Optional[bytes] = os.readlink(b"/proc/self/fd/%d" % level.fd)
-        except OSError:
-            now = None
+        now = _link_or_none(level.fd)
         below = level.path + b"/"
         self.left = [(p, n) for p, n in self.left if not p.startswith(below)]
         self.left.append((level.path, now))
