@@ -97,7 +97,7 @@ def _refuse(raw: bytes, where: bytes, top: int, path: bytes, during: bool) -> Mo
     only: the refusal stands whatever that listing meets)."""
     try:
         mounts = _listed(raw, where, top)
-    except (OSError, MountprobeError):
+    except Exception:  # whatever the listing meets, the refusal stands
         mounts = []
     return MountedBelow(os.fsdecode(path), mounts, during)
 
@@ -107,7 +107,7 @@ def _everything() -> List[Mount]:
 
     try:
         return api.list_mounts()
-    except (OSError, MountprobeError):
+    except Exception:  # for the message of a refusal only
         return []
 
 
@@ -126,12 +126,13 @@ def _split(raw: bytes, where: bytes) -> Tuple[bytes, bytes]:
 def safe_rmtree(path: PathArg) -> None:
     """Delete the directory ``path`` and everything in it, like ``shutil.rmtree``, but never
     below a mount point: raise ``MountedBelow`` (listing the mounts) and delete nothing while
-    anything is mounted at or below ``path``, or when that cannot be checked here (the
-    error that stopped the check, nothing deleted); and if a mount appears during the
-    deletion, stop before touching anything in it and raise ``MountedBelow`` (what was
-    deleted by then stays deleted). A directory renamed out of the tree during the deletion
-    is left as it is from then on: the rest is deleted, then ``MountprobeError`` names it.
-    Symlinks are removed, never followed; ``path`` itself must not be one."""
+    anything is mounted at or below ``path``; where that cannot be checked, delete nothing
+    and raise the error that stopped the check (an ``OSError`` with its errno, or a
+    ``MountprobeError``, never ``Unsupported``). If a mount appears during the deletion,
+    stop before touching anything in it and raise ``MountedBelow`` (what was deleted by
+    then stays deleted). A directory renamed out of the tree during the deletion is left
+    as it is from then on: the rest is deleted, then ``MountprobeError`` names it and where
+    it went. Symlinks are removed, never followed; ``path`` itself must not be one."""
     raw = _paths.to_bytes(path)
     from .strategies import _resolve
 
