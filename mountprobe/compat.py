@@ -127,8 +127,8 @@ def disk_partitions(all: bool = False) -> List[sdiskpart]:
     """``psutil.disk_partitions(all)`` on Linux, from the kernel's mount table.
 
     The same records: ``sdiskpart(device, mountpoint, fstype, opts)``, the fields of psutil
-    7 (psutil 5.7.4 to 6.x added ``maxfile`` and ``maxpath``, which psutil 6.1 dropped
-    again: code that reads them needs ``os.statvfs``), each a ``str``, in the order of the
+    6.0 and later (5.7.4 to 5.9 also had ``maxfile`` and ``maxpath``, which psutil 6.0 removed,
+    psutil #2109: code that reads them needs ``os.statvfs``), each a ``str``, in the order of the
     mount table, ``opts`` as ``/proc/self/mounts`` writes them (the per-mount and the
     filesystem's options in one comma-separated string). ``all=False`` keeps psutil's
     selection of "physical devices": a non-empty device and a filesystem type that
