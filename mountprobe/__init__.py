@@ -5,7 +5,7 @@ statmount/listmount, openat2, name_to_handle_at), and by a filtered read of
 ``/proc/thread-self/mountinfo`` only where none can. Errors are exceptions, never False.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 # The names load on first use (PEP 562): ``mountprobe is-mountpoint`` must start in a few
 # milliseconds, and the records, the parser and most strategies are not needed for it.
