@@ -30,7 +30,7 @@ def _mount_id(dirfd: int, name: bytes, flags: int) -> Optional[int]:
         if exc.errno == errno.EOPNOTSUPP:
             return None
         if exc.errno in _calls.OFF:
-            _calls.unsupported("name_to_handle_at", exc)
+            _calls.refused("name_to_handle_at", exc)
         raise
 
 
