@@ -51,7 +51,8 @@ def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
         try:
             return fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
         except OSError as exc:
-            if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP,):
+            # EINVAL: AT_HANDLE_FID unknown (< 6.5) where the cached probe saw it (a filter since)
+            if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
     return _fdinfo_id(path, follow)
 
@@ -265,7 +266,7 @@ def _proved(ids: List[int]) -> Dict[int, Tuple[int, int, int]]:
 
 
 def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]) -> List[Mount]:
-    """``table`` with the unique ids of the mounts ``proved``, and of their parents: the
+    """``table`` with the unique ids of the mounts ``proved``, and of the parents: the
     parent's own line where proved, else (a parent outside the table: outside the root, or the
     namespace's hidden rootfs) the one statmount names, when its legacy id is the line's."""
     out: List[Mount] = []
@@ -273,10 +274,10 @@ def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]
     get = proved.get
     for m in table:
         mine = get(m.id)
-        if mine is None:
-            append(m)
-            continue
         above = get(m.parent_id)
+        if mine is None:  # attached during the read; its parent may be proved
+            append(m if above is None else _new(Mount, (m.id, m.parent_id, None, above[0]) + m[4:]))
+            continue
         parent = above[0] if above is not None else mine[1] if mine[2] == m.parent_id else None
         append(_new(Mount, (m.id, m.parent_id, mine[0], parent) + m[4:]))
     return out
