@@ -250,14 +250,38 @@ def _listed_ids() -> Optional[List[int]]:
         return None
 
 
+def _order_holds(table: List[Mount], ids: List[int]) -> bool:
+    """Do the first, middle and last lines have the legacy ids statmount gives for the ids at
+    the same places? A guard on the kernel's order (unique ids, commit 2eea9ce4310d)."""
+    try:
+        for i in {0, len(table) // 2, len(table) - 1}:
+            r = km.statmount(ids[i], km.STATMOUNT_MNT_BASIC)
+            if (r.mnt_id_old, r.mnt_parent_id_old) != (table[i].id, table[i].parent_id):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _fill_parents(table: List[Mount]) -> List[Mount]:
+    """Ask statmount for the parents the parse could not link: one listed after its child
+    (a moved mount) or outside the table (the hidden rootfs above "/", or outside a chroot)."""
+    for i in [i for i, m in enumerate(table) if m.parent_unique_id is None and m.unique_id is not None]:
+        try:
+            r = km.statmount(table[i].unique_id or 0, km.STATMOUNT_MNT_BASIC)
+        except OSError:
+            continue
+        if r.mnt_parent_id_old == table[i].parent_id:
+            table[i] = table[i]._replace(parent_unique_id=r.mnt_parent_id)
+    return table
+
+
 def _proved(ids: List[int]) -> Dict[int, Tuple[int, int, int]]:
     """legacy id -> (unique id, parent's unique id, parent's legacy id), from statmount after
-    the read, of the mounts ``ids`` listed before it. Each one still attached existed for the
-    whole read and kept its legacy id all along (an id is freed only with its mount), so no
-    other mount had that id meanwhile: the line with that id shows this very mount. Pairing
-    lines with ids by position proves nothing: a tree made earlier (``open_tree``,
-    ``fsmount``) attached by ``move_mount`` takes its place in the middle of the kernel's
-    order, and one umount in the same window keeps the count."""
+    the read, of the mounts ``ids`` listed before it. A mount leaves a namespace only by
+    umount, for good, so each one still attached was attached for the whole read, and kept its
+    legacy id all along (an id is freed only with its mount): no other mount had that id
+    meanwhile, and the line with that id shows this very mount."""
     try:
         replies = km.mount_ids(ids)
     except OSError:
@@ -266,9 +290,10 @@ def _proved(ids: List[int]) -> Dict[int, Tuple[int, int, int]]:
 
 
 def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]) -> List[Mount]:
-    """``table`` with the unique ids of the mounts ``proved``, and of the parents: the
-    parent's own line where proved, else (a parent outside the table: outside the root, or the
-    namespace's hidden rootfs) the one statmount names, when its legacy id is the line's."""
+    """``table`` with the unique ids of the mounts ``proved`` (None for the others), and of the
+    parents: the parent's own line where proved, else (a parent outside the table: outside
+    the root, or the namespace's hidden rootfs) the one statmount names, when its legacy id
+    is the line's."""
     out: List[Mount] = []
     append = out.append
     get = proved.get
@@ -276,7 +301,7 @@ def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]
         mine = get(m.id)
         above = get(m.parent_id)
         if mine is None:  # attached during the read; its parent may be proved
-            append(m if above is None else _new(Mount, (m.id, m.parent_id, None, above[0]) + m[4:]))
+            append(_new(Mount, (m.id, m.parent_id, None, None if above is None else above[0]) + m[4:]))
             continue
         parent = above[0] if above is not None else mine[1] if mine[2] == m.parent_id else None
         append(_new(Mount, (m.id, m.parent_id, mine[0], parent) + m[4:]))
@@ -285,24 +310,34 @@ def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]
 
 def list_mounts(with_propagate_from: bool) -> List[Mount]:
     """The whole table from one read, checked to hold the mounts the kernel names for "/" and
-    for the file itself. Unique ids where each is proved for its line (``_proved``): ids
-    listed before the read, described by statmount after it; None for the others (attached
-    during the read, or statmount blocked)."""
-    ids = _listed_ids()
+    for the file itself, with unique ids proved for each line or not given.
+
+    Since Linux 6.8 listmount and mountinfo both walk the namespace in unique-id order
+    (commit 2eea9ce4310d). When listmount gives the same ids before and after the read, no
+    mount came or went meanwhile (ids are never reused, and a mount leaves a namespace only
+    by umount, for good), so every listed mount was shown (stable mounts are never missed)
+    and the n-th line is the n-th id, if the counts agree. Otherwise a tree made earlier
+    (``open_tree``, ``fsmount``) may have been attached by ``move_mount`` in the middle of the
+    order while another went: each id then comes from statmount, per line (``_proved``), at
+    one syscall per mount."""
+    before = _listed_ids()
     data = mi.read_mountinfo()
-    table = mi.parse_mountinfo(data)
+    table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
     root = _root_id()
     error = _unsound(table, root)
     if error is not None:
         data = mi.read_mountinfo()
+        before = None  # listed before the first read only
         table = mi.parse_mountinfo(data)
         error = _unsound(table, root)
         if error is not None:
             raise error
-        ids = None  # listed before the first read only
-    if ids:
-        with collector_paused(len(table) > 256):
-            table = _with_unique_ids(table, _proved(ids))
+    if before:
+        if len(table) == len(before) and _listed_ids() == before and _order_holds(table, before):
+            table = _fill_parents(table)
+        else:
+            with collector_paused(len(table) > 256):
+                table = _with_unique_ids(table, _proved(before))
     if with_propagate_from or b"propagate_from:" not in data:
         return table
     return [_plain(m, False) for m in table]
