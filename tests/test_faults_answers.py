@@ -284,9 +284,10 @@ def test_a_plain_directory_chroot_is_answered_as_its_mountinfo_shows_it(level: s
     # "/" is the root of all this process sees (mountpoint(1), systemd), but the mount
     # holding it lies outside: no record of it can be built from here, by any strategy.
     assert mountprobe.is_mountpoint("/")
-    for question in (lambda: mountprobe.mount_at("/"), lambda: mountprobe.mount_of("/plain/file")):
-        with pytest.raises(mountprobe.MountprobeError, match="chroot to a plain directory"):
-            question()
+    with pytest.raises(mountprobe.MountprobeError, match="chroot to a plain directory"):
+        mountprobe.mount_at("/")
+    with pytest.raises(mountprobe.MountprobeError, match="chroot to a plain directory"):
+        mountprobe.mount_of("/plain/file")
     if "statx" not in blocked:  # safe_rmtree without statx is another fault of issue 15
         with pytest.raises(mountprobe.MountedBelow):
             mountprobe.safe_rmtree("/busy")
@@ -315,6 +316,17 @@ def test_without_proc_list_mounts_comes_from_statmount(tmp_path: Path) -> None:
     else:  # statmount records need 6.15 (supported_mask); nothing else can list the mounts
         with pytest.raises(mountprobe.ProcUnavailable, match="statmount"):
             mountprobe.list_mounts()
+
+
+@pytest.mark.parametrize("level", ["no-statmount-EPERM", "no-statx-EPERM"])
+@isolated
+def test_without_proc_or_statmount_list_mounts_says_what_cannot_answer(level: str, tmp_path: Path) -> None:
+    _preload(tmp_path)
+    tmpfs("/proc", "noproc")
+    fail_syscalls(LEVELS[level][0])
+    probe.forget()
+    with pytest.raises(mountprobe.ProcUnavailable, match="nor can statmount list the mounts here: statmount"):
+        mountprobe.list_mounts()
 
 
 # -- 20: impossible ids, a pipe's link ---------------------------------------------------------

@@ -321,7 +321,13 @@ def list_mounts(with_propagate_from: bool) -> List[Mount]:
     order while another went: each id then comes from statmount, per line (``_proved``), at
     one syscall per mount."""
     before = _listed_ids()
-    data = mi.read_mountinfo()
+    try:
+        data = mi.read_mountinfo()
+    except mi.ProcUnavailable as exc:
+        # The statmount strategy declined: say why, since that is what a reader can change.
+        caps = capabilities()
+        why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
+        raise mi.ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
     table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
     root = _root_id()
     error = _unsound(table, root)
