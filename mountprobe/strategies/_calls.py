@@ -61,12 +61,11 @@ def outside_root(path: bytes, mnt_id: int) -> MountprobeError:
     )
 
 
-def in_no_table(path: bytes, mnt_id: int) -> MountprobeError:
-    """The mount holding ``path`` is in no table of this namespace."""
-    return MountprobeError(
-        f"{os.fsdecode(path)}: its mount ({mnt_id}) is in no mount table of this namespace: "
-        "another namespace's mount, or an internal one (as of pipes and sockets)"
-    )
+def in_no_table(path: bytes, mnt_id: int) -> FileNotFoundError:
+    """The mount holding ``path`` is in no table of this namespace: statmount's ENOENT ("no
+    such mount here"), said plainly, for a path that does exist."""
+    why = f"its mount ({mnt_id}) is in no mount table of this namespace: another namespace's, or an internal one"
+    return FileNotFoundError(errno.ENOENT, why + " (as of pipes and sockets)", os.fsdecode(path))
 
 
 def with_path(exc: OSError, path: bytes) -> OSError:
