@@ -193,11 +193,29 @@ def still_mounted(m: Mount, *, pid: Optional[int] = None, ns: Optional[NsArg] = 
     """True while the very mount ``m`` describes is attached (the check after umount(2)).
     By unique id where the kernel has one (6.8+), immune to the reuse of legacy ids. After a
     lazy umount the answer is False although the filesystem may live on behind open fds."""
+    _check_record(m)
     if pid is not None or ns is not None:
         with _elsewhere(pid, ns) as there:
             return there.still_mounted(m)
     alive: bool = _run("still_mounted", m)
     return alive
+
+
+def _check_record(m: Mount) -> None:
+    """TypeError or ValueError for a record whose ids no kernel call could take: legacy ids
+    are 32-bit, unique ids 64-bit and above every legacy one (Linux 6.8)."""
+    from .model import Mount
+
+    if not isinstance(m, Mount):
+        raise TypeError(f"still_mounted() needs a Mount, not {type(m).__name__}")
+    for name, low, high in (("id", 0, 1 << 32), ("parent_id", 0, 1 << 32), ("unique_id", (1 << 31) + 1, 1 << 64)):
+        value = getattr(m, name)
+        if value is None and name == "unique_id":
+            continue
+        if type(value) is not int:
+            raise TypeError(f"Mount.{name} must be an int, not {type(value).__name__}")
+        if not low <= value < high:
+            raise ValueError(f"Mount.{name} {value} is out of range: mount ids lie in [{low}, {high})")
 
 
 _TAGS = {b"LABEL": b"by-label", b"UUID": b"by-uuid", b"PARTUUID": b"by-partuuid", b"PARTLABEL": b"by-partlabel"}

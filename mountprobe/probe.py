@@ -4,7 +4,10 @@ Never by version: stable kernels carry backports, and seccomp profiles block wha
 has. ENOSYS (kernel too old, runc's ENOSYS stub), EPERM (seccomp deny) and EINVAL (a flag
 the kernel does not know) all mean "use the next strategy", never an error to the user.
 The result is cached for the process and dropped in a forked child, which may install its
-own seccomp filter or enter another namespace before it asks again.
+own seccomp filter or enter another namespace before it asks again. A process may also lock
+itself down after its first question (a service installing its seccomp filter once started):
+an EPERM or ENOSYS from an interface found usable makes the strategies probe again
+(``recheck``), so that a cached result never turns a block into an answer.
 """
 
 from __future__ import annotations
@@ -164,6 +167,12 @@ def _probe_procfs() -> Interface:
     return Interface("procfs", MISSING, "no readable mountinfo: is /proc mounted?")
 
 
+def procfs_now() -> Interface:
+    """Whether a mountinfo file can be read now: /proc may have been mounted or unmounted
+    since the cached probe."""
+    return _probe_procfs()
+
+
 def _probe() -> Capabilities:
     sx, mount_root, has_id, unique, root_id = _probe_statx()
     handle, fid = _probe_handle()
@@ -196,6 +205,17 @@ def capabilities() -> Capabilities:
             if _cached is None:
                 _cached = _probe()
     return _cached
+
+
+def recheck(name: str) -> bool:
+    """Probe again, after an EPERM or ENOSYS from ``name`` (a field of ``Capabilities``) that
+    the cached probe found usable; True when ``name`` is still usable (then the errno was the
+    kernel's answer about the object asked for, not a block)."""
+    global _cached
+    fresh = _probe()
+    _cached = fresh
+    iface: Interface = getattr(fresh, name)
+    return iface.usable
 
 
 def forget() -> None:

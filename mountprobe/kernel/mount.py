@@ -180,28 +180,43 @@ def statmount_raw(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> by
 
 
 _DEV = struct.Struct("=II")  # sb_dev_major, sb_dev_minor at offset 16 of struct statmount
+_IDS = struct.Struct("=QQII")  # mnt_id, mnt_parent_id, mnt_id_old, mnt_parent_id_old at offset 40
 
 
-def superblock_devices(ids: List[int], ns_id: int = 0, ns_fd: int = 0) -> List[object]:
-    """statmount(``STATMOUNT_SB_BASIC``) of each id in turn: its superblock's (major, minor),
-    or the errno (an int) of a call that failed. Read in place from the reply buffer: this
-    runs once per mount of every namespace of a host."""
+def _fixed_fields(
+    ids: List[int], param: int, layout: struct.Struct, offset: int, ns_id: int, ns_fd: int
+) -> List[object]:
+    """statmount(``param``) of each id in turn: the fixed-size fields ``layout`` at ``offset``
+    of the reply, or the errno (an int) of a call that failed. Read in place from the reply
+    buffer: this runs once per mount of a whole table."""
     if _statmount_boxed is None:
         missing("statmount")
     req, req_arg, reply, reply_arg, _addr, size_arg = _tls.call
-    _REQ.pack_into(req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, 0, STATMOUNT_SB_BASIC, ns_id)
+    _REQ.pack_into(req, 0, MNT_ID_REQ_SIZE_VER1, ns_fd, 0, param, ns_id)
     put_id = struct.Struct("=Q").pack_into
-    dev = _DEV.unpack_from
+    fields = layout.unpack_from
     call, nr, flags, get_errno = _statmount_boxed, _SNR_ARG, _NO_FLAGS, ctypes.get_errno
     out: List[object] = []
     append = out.append
     for mnt_id in ids:
         put_id(req, 8, mnt_id)
         if call(nr, req_arg, reply_arg, size_arg, flags) == 0:
-            append(dev(reply, 16))
+            append(fields(reply, offset))
         else:
             append(get_errno())
     return out
+
+
+def superblock_devices(ids: List[int], ns_id: int = 0, ns_fd: int = 0) -> List[object]:
+    """statmount(``STATMOUNT_SB_BASIC``) of each id: its superblock's (major, minor), or the
+    errno (an int) of a call that failed."""
+    return _fixed_fields(ids, STATMOUNT_SB_BASIC, _DEV, 16, ns_id, ns_fd)
+
+
+def mount_ids(ids: List[int], ns_id: int = 0, ns_fd: int = 0) -> List[object]:
+    """statmount(``STATMOUNT_MNT_BASIC``) of each id: (unique id, parent unique id, legacy
+    id, parent legacy id), or the errno (an int) of a call that failed."""
+    return _fixed_fields(ids, STATMOUNT_MNT_BASIC, _IDS, 40, ns_id, ns_fd)
 
 
 def decode_reply(raw: bytes) -> StatmountReply:

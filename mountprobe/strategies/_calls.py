@@ -6,7 +6,8 @@ from __future__ import annotations
 import errno
 import os
 
-from ..errors import Unsupported
+from .. import probe
+from ..errors import MountprobeError, Unsupported
 from ..kernel import statx as _statx
 
 TYPE_CHECKING = False
@@ -27,14 +28,44 @@ def unsupported(what: str, exc: OSError) -> NoReturn:
     raise Unsupported(f"{what}: {errno.errorcode.get(exc.errno or 0, '?')} ({exc.strerror})") from None
 
 
+def refused(name: str, exc: OSError, answers: bool = False) -> None:
+    """For an ENOSYS or EPERM from syscall ``name`` (a ``Capabilities`` field): raise
+    Unsupported, so that the next strategy answers. The cached probe may predate a seccomp
+    filter installed since (a service locking itself down after start-up), so an interface it
+    found usable is probed again, which brings ``capabilities()`` up to date. ``answers``: an
+    EPERM from ``name`` can also be the kernel's answer about the mount asked for (statmount
+    and listmount of one outside this process's root); then this returns when the fresh probe
+    finds ``name`` still usable, and the caller takes the EPERM as that answer."""
+    if getattr(probe.capabilities(), name).usable and probe.recheck(name) and answers and exc.errno == errno.EPERM:
+        return
+    unsupported(name, exc)
+
+
 def statx(path: bytes, follow: bool, mask: int) -> _statx.Statx:
     """statx of ``path`` relative to the cwd, with the inspection flags."""
     try:
         return _statx.statx(_statx.AT_FDCWD, path, STATX_FLAGS[follow], mask)
     except OSError as exc:
         if exc.errno in OFF:
-            unsupported("statx", exc)
+            refused("statx", exc)
         raise
+
+
+def outside_root(path: bytes, mnt_id: int) -> MountprobeError:
+    """The mount holding ``path`` holds this process's root from outside it: a chroot to a
+    plain directory. mountinfo omits it (its mount point is not reachable from the root) and
+    statmount gives it no mount point, so no record of it can be built from here."""
+    return MountprobeError(
+        f"{os.fsdecode(path)}: its mount ({mnt_id}) holds this process's root from outside it "
+        "(a chroot to a plain directory): neither mountinfo nor statmount describes it from here"
+    )
+
+
+def in_no_table(path: bytes, mnt_id: int) -> FileNotFoundError:
+    """The mount holding ``path`` is in no table of this namespace: statmount's ENOENT ("no
+    such mount here"), said plainly, for a path that does exist."""
+    why = f"its mount ({mnt_id}) is in no mount table of this namespace: another namespace's, or an internal one"
+    return FileNotFoundError(errno.ENOENT, why + " (as of pipes and sockets)", os.fsdecode(path))
 
 
 def with_path(exc: OSError, path: bytes) -> OSError:

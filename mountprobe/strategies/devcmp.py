@@ -11,7 +11,7 @@ mount table are compared instead, which differ from ``st_dev`` only on btrfs sub
 from __future__ import annotations
 
 from .._paths import parent_dir
-from ..errors import MountprobeError
+from ..errors import MountprobeError, Unsupported
 from ..probe import capabilities
 from . import _calls, _resolve, mountinfo
 
@@ -35,6 +35,9 @@ def differs_from_parent(path: bytes, follow: bool) -> bool:
     if where == b"/":
         return True
     if capabilities().statx.usable:
-        return _device(where, False) != _device(parent_dir(where), True)
+        try:
+            return _device(where, False) != _device(parent_dir(where), True)
+        except Unsupported:
+            pass  # statx blocked since the probe (which is now up to date)
     above = mountinfo.mount_of(parent_dir(where), True, False)
     return _superblock(where) != (above.major, above.minor)

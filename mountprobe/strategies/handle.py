@@ -29,8 +29,10 @@ def _mount_id(dirfd: int, name: bytes, flags: int) -> Optional[int]:
     except OSError as exc:
         if exc.errno == errno.EOPNOTSUPP:
             return None
-        if exc.errno in _calls.OFF:
-            _calls.unsupported("name_to_handle_at", exc)
+        # EINVAL with AT_HANDLE_FID: a flag the kernel does not know (< 6.5), which the cached
+        # probe may not have seen (a filter installed since).
+        if exc.errno in _calls.OFF or (exc.errno == errno.EINVAL and flags & k.AT_HANDLE_FID):
+            _calls.refused("name_to_handle_at", exc)
         raise
 
 

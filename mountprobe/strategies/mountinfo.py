@@ -15,13 +15,15 @@ from ..errors import MountprobeError, Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as km
 from ..kernel import statx as kx
-from ..model import Mount, parents_first
+from ..model import Mount, collector_paused, parents_first
 from ..probe import capabilities
 from . import _calls, _resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, Optional
+    from typing import Dict, List, Optional, Tuple
+
+_new = tuple.__new__
 
 
 def _plain(m: Mount, with_propagate_from: bool) -> Mount:
@@ -49,7 +51,8 @@ def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
         try:
             return fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
         except OSError as exc:
-            if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP,):
+            # EINVAL: AT_HANDLE_FID unknown (< 6.5) where the cached probe saw it (a filter since)
+            if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP, errno.EINVAL):
                 raise
     return _fdinfo_id(path, follow)
 
@@ -65,6 +68,77 @@ def _fdinfo_id(path: bytes, follow: bool) -> Optional[int]:
         os.close(fd)
 
 
+def _source_mount() -> tuple[str, Optional[int]]:
+    """The mountinfo file that a read takes (the first that opens) and the legacy id of the
+    mount holding it: a file bound over it is a mount of its own, and the table read through
+    it must hold that mount."""
+    for name in mi._sources():
+        try:
+            fd = os.open(name, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            return name, _calls.fd_mount_id(fd)
+        finally:
+            os.close(fd)
+    return "mountinfo", None
+
+
+def _broken(source: str, what: str) -> MountprobeError:
+    return MountprobeError(
+        f"{source}: a broken mount table (a file bound over it, or a sandbox's stand-in): it lacks {what}, "
+        "which the kernel names; not answering from it"
+    )
+
+
+def _root_id() -> Optional[int]:
+    return _legacy_id(b"/", True)
+
+
+def _unsound(table: List[Mount], root: Optional[int], also: Optional[bytes] = None) -> Optional[MountprobeError]:
+    """The error to raise when ``table`` lacks a mount the kernel names: the one holding the
+    mountinfo file, the one holding "/" (``root``) and, if given, the one holding the path
+    ``also``. In a chroot to a plain directory mountinfo omits the mount holding "/"
+    (its mount point lies outside the root), but the mounts inside name it as their parent."""
+    ids = {m.id for m in table}
+    source, file_mount = _source_mount()
+    if file_mount is not None and file_mount not in ids:
+        return _broken(source, f"mount {file_mount}, which holds that file")
+    if root is not None and root not in ids and not any(m.parent_id == root for m in table):
+        return _broken(source, f"mount {root}, which holds /")
+    if also is not None:
+        try:
+            here = _legacy_id(also, False)
+        except OSError:  # the path is gone: no mount to name
+            here = None
+        if here is not None and here not in ids and here != root:
+            return _broken(source, f"mount {here}, which holds {os.fsdecode(also)}")
+    return None
+
+
+def _line_of(data: bytes, mnt_id: int, path: bytes) -> tuple[Optional[Mount], bytes]:
+    """The line of mount ``mnt_id``, which the kernel named for ``path``, and the table it
+    came from (read again once when missing: attached after the read). None for the mount
+    holding the root of a chroot to a plain directory, which no table here shows.
+    MountprobeError for a broken table, and for a mount in no table of this namespace
+    (another namespace's, or an internal one: pipes)."""
+    found = mi.find_by_id(data, mnt_id)
+    if found is not None:
+        return found, data
+    data = mi.read_mountinfo()
+    found = mi.find_by_id(data, mnt_id)
+    if found is not None:
+        return found, data
+    table = mi.parse_mountinfo(data)
+    root = _root_id()
+    error = _unsound(table, root)
+    if error is not None:
+        raise error
+    if mnt_id == root:
+        return None, data
+    raise _calls.in_no_table(path, mnt_id)
+
+
 def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
     """The mount whose root the canonical ``where`` is, or None: the mount holding it, when
     its mount point is ``where``; else the topmost line at ``where`` (no id to be had)."""
@@ -72,10 +146,12 @@ def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
     mnt_id = _legacy_id(where, follow)
     if mnt_id is None:
         return mi.topmost(mi.find_at(data, where))
-    holder = mi.find_by_id(data, mnt_id)
-    if holder is None:  # attached after the read: read again
-        holder = mi.find_by_id(mi.read_mountinfo(), mnt_id)
-    return holder if holder is not None and os.fsencode(holder.mountpoint) == where else None
+    holder, _ = _line_of(data, mnt_id, where)
+    if holder is None:  # the mount holding a plain-directory chroot: its root lies above "/"
+        if where == b"/":
+            raise _calls.outside_root(where, mnt_id)
+        return None
+    return holder if os.fsencode(holder.mountpoint) == where else None
 
 
 def is_mountpoint(path: bytes, follow: bool) -> bool:
@@ -93,10 +169,12 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
     if mnt_id is None:
         where = _resolve.canonical(path, follow)
         found = mi.longest_prefix(mi.read_mountinfo(), where)
+        if found is None:
+            raise MountprobeError(f"{os.fsdecode(path)}: no mount in this process's mountinfo holds it")
     else:
-        found = mi.find_by_id(mi.read_mountinfo(), mnt_id)
-    if found is None:
-        raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in this process's mountinfo")
+        found, _ = _line_of(mi.read_mountinfo(), mnt_id, path)
+        if found is None:
+            raise _calls.outside_root(path, mnt_id)
     return _plain(found, with_propagate_from)
 
 
@@ -114,13 +192,20 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     where = _resolve.canonical(path)
     mnt_id = _legacy_id(where, True)
     data = mi.read_mountinfo()
-    table = mi.parse_mountinfo(data)
-    by_id = {m.id: m for m in table}
-    holder = by_id.get(mnt_id) if mnt_id is not None else None
-    holder = holder or mi.longest_prefix(data, where)
-    if holder is None:
-        raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in this process's mountinfo")
-    return [_plain(m, with_propagate_from) for m in reachable_below(table, holder, where, include_self)]
+    if mnt_id is None:
+        holder = mi.longest_prefix(data, where)
+        if holder is None:
+            raise MountprobeError(f"{os.fsdecode(path)}: no mount in this process's mountinfo holds it")
+        table = mi.parse_mountinfo(data)
+        found = reachable_below(table, holder, where, include_self)
+    else:
+        holder, data = _line_of(data, mnt_id, where)
+        table = mi.parse_mountinfo(data)
+        if holder is None:  # the mount holding a plain-directory chroot: everything here lies on it
+            found = _reachable_from(table, mnt_id, where, include_self)
+        else:
+            found = reachable_below(table, holder, where, include_self)
+    return [_plain(m, with_propagate_from) for m in found]
 
 
 def reachable_below(table: List[Mount], holder: Mount, where: bytes, include_self: bool) -> List[Mount]:
@@ -134,7 +219,12 @@ def reachable_below(table: List[Mount], holder: Mount, where: bytes, include_sel
         if below.mountpoint != holder.mountpoint:
             break
         bottom = below
-    reachable = {bottom.id}
+    return _reachable_from(table, bottom.id, where, include_self)
+
+
+def _reachable_from(table: List[Mount], bottom: int, where: bytes, include_self: bool) -> List[Mount]:
+    """The mounts of ``table`` in the tree of mount ``bottom`` at or below ``where``."""
+    reachable = {bottom}
     grown = True  # one pass adds parents before children; a moved mount may need another
     while grown:
         before = len(reachable)
@@ -150,7 +240,7 @@ def reachable_below(table: List[Mount], holder: Mount, where: bytes, include_sel
     return parents_first(found)
 
 
-def _all_ids() -> Optional[List[int]]:
+def _listed_ids() -> Optional[List[int]]:
     caps = capabilities()
     if not (caps.listmount.usable and caps.statmount.usable):
         return None
@@ -160,11 +250,9 @@ def _all_ids() -> Optional[List[int]]:
         return None
 
 
-def _unique_ids_hold(table: List[Mount], ids: List[int]) -> bool:
-    """Do the ids given by position belong to these lines? Same count, and the first,
-    middle and last agree with statmount on their legacy ids."""
-    if len(ids) != len(table):
-        return False
+def _order_holds(table: List[Mount], ids: List[int]) -> bool:
+    """Do the first, middle and last lines have the legacy ids statmount gives for the ids at
+    the same places? A guard on the kernel's order (unique ids, commit 2eea9ce4310d)."""
     try:
         for i in {0, len(table) // 2, len(table) - 1}:
             r = km.statmount(ids[i], km.STATMOUNT_MNT_BASIC)
@@ -177,32 +265,85 @@ def _unique_ids_hold(table: List[Mount], ids: List[int]) -> bool:
 
 def _fill_parents(table: List[Mount]) -> List[Mount]:
     """Ask statmount for the parents the parse could not link: one listed after its child
-    (a moved mount) or outside the table (the hidden rootfs above "/")."""
+    (a moved mount) or outside the table (the hidden rootfs above "/", or outside a chroot)."""
     for i in [i for i, m in enumerate(table) if m.parent_unique_id is None and m.unique_id is not None]:
         try:
-            parent = km.statmount(table[i].unique_id or 0, km.STATMOUNT_MNT_BASIC).mnt_parent_id
+            r = km.statmount(table[i].unique_id or 0, km.STATMOUNT_MNT_BASIC)
         except OSError:
             continue
-        table[i] = table[i]._replace(parent_unique_id=parent)
+        if r.mnt_parent_id_old == table[i].parent_id:
+            table[i] = table[i]._replace(parent_unique_id=r.mnt_parent_id)
     return table
 
 
+def _proved(ids: List[int]) -> Dict[int, Tuple[int, int, int]]:
+    """legacy id -> (unique id, parent's unique id, parent's legacy id), from statmount after
+    the read, of the mounts ``ids`` listed before it. A mount leaves a namespace only by
+    umount, for good, so each one still attached was attached for the whole read, and kept its
+    legacy id all along (an id is freed only with its mount): no other mount had that id
+    meanwhile, and the line with that id shows this very mount."""
+    try:
+        replies = km.mount_ids(ids)
+    except OSError:
+        return {}
+    return {r[2]: (r[0], r[1], r[3]) for r in replies if type(r) is tuple}
+
+
+def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]) -> List[Mount]:
+    """``table`` with the unique ids of the mounts ``proved`` (None for the others), and of the
+    parents: the parent's own line where proved, else (a parent outside the table: outside
+    the root, or the namespace's hidden rootfs) the one statmount names, when its legacy id
+    is the line's."""
+    out: List[Mount] = []
+    append = out.append
+    get = proved.get
+    for m in table:
+        mine = get(m.id)
+        above = get(m.parent_id)
+        if mine is None:  # attached during the read; its parent may be proved
+            append(_new(Mount, (m.id, m.parent_id, None, None if above is None else above[0]) + m[4:]))
+            continue
+        parent = above[0] if above is not None else mine[1] if mine[2] == m.parent_id else None
+        append(_new(Mount, (m.id, m.parent_id, mine[0], parent) + m[4:]))
+    return out
+
+
 def list_mounts(with_propagate_from: bool) -> List[Mount]:
-    """The whole table from one read. Unique ids come from listmount where that is provably
-    right: since Linux 6.8 listmount and mountinfo both walk the namespace in unique-id order
-    (commit 2eea9ce4310d), so the n-th line is the n-th id. A mount attached during the read
-    has a higher id than all, so it shows at the end and fails the check of the last line;
-    one detached changes the count. Otherwise the ids stay None."""
-    ids = _all_ids()
-    data = mi.read_mountinfo()
-    if ids is None:
+    """The whole table from one read, checked to hold the mounts the kernel names for "/" and
+    for the file itself, with unique ids proved for each line or not given.
+
+    Since Linux 6.8 listmount and mountinfo both walk the namespace in unique-id order
+    (commit 2eea9ce4310d). When listmount gives the same ids before and after the read, no
+    mount came or went meanwhile (ids are never reused, and a mount leaves a namespace only
+    by umount, for good), so every listed mount was shown (stable mounts are never missed)
+    and the n-th line is the n-th id, if the counts agree. Otherwise a tree made earlier
+    (``open_tree``, ``fsmount``) may have been attached by ``move_mount`` in the middle of the
+    order while another went: each id then comes from statmount, per line (``_proved``), at
+    one syscall per mount."""
+    before = _listed_ids()
+    try:
+        data = mi.read_mountinfo()
+    except mi.ProcUnavailable as exc:
+        # The statmount strategy declined: say why, since that is what a reader can change.
+        caps = capabilities()
+        why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
+        raise mi.ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
+    table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
+    root = _root_id()
+    error = _unsound(table, root)
+    if error is not None:
+        data = mi.read_mountinfo()
+        before = None  # listed before the first read only
         table = mi.parse_mountinfo(data)
-    else:
-        table = mi.parse_with_unique_ids(data, ids)
-        if _unique_ids_hold(table, ids):
+        error = _unsound(table, root)
+        if error is not None:
+            raise error
+    if before:
+        if len(table) == len(before) and _listed_ids() == before and _order_holds(table, before):
             table = _fill_parents(table)
         else:
-            table = [m._replace(unique_id=None, parent_unique_id=None) for m in table]
+            with collector_paused(len(table) > 256):
+                table = _with_unique_ids(table, _proved(before))
     if with_propagate_from or b"propagate_from:" not in data:
         return table
     return [_plain(m, False) for m in table]
@@ -212,9 +353,20 @@ def still_mounted(m: Mount) -> bool:
     """Is an entry with the same legacy id, parent, device, root, mount point, type, source
     and super options in the table? Legacy ids and anonymous device numbers are both reused
     at once: an identical re-mount at the same place is indistinguishable here (the
-    statmount strategy, by unique id, has no such blind spot)."""
-    found = mi.find_by_id(mi.read_mountinfo(), m.id)
-    return found is not None and _identity(found) == _identity(m)
+    statmount strategy, by unique id, has no such blind spot). A False answer needs a table
+    that holds the mounts the kernel names (for "/", the file, and ``m``'s mount point)."""
+    root = _root_id()
+    error: Optional[MountprobeError] = None
+    for _ in range(2):  # a mount attached at the mount point after the read: read again
+        data = mi.read_mountinfo()
+        found = mi.find_by_id(data, m.id)
+        if found is not None and _identity(found) == _identity(m):
+            return True
+        error = _unsound(mi.parse_mountinfo(data), root, os.fsencode(m.mountpoint))
+        if error is None:
+            return False
+    assert error is not None
+    raise error
 
 
 def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]

@@ -14,13 +14,13 @@ import sys
 
 from .. import _paths
 from .._paths import is_below
-from ..errors import MountprobeError, Unsupported
+from ..errors import Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as k
 from ..kernel import statx as kx
 from ..model import Mount, collector_paused, parents_first
 from ..mountinfo import split_options
-from ..probe import capabilities
+from ..probe import capabilities, procfs_now
 from . import _calls, _resolve
 
 TYPE_CHECKING = False
@@ -160,8 +160,8 @@ def _statmount_raw(mnt_id: int, param: int) -> bytes:
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             _calls.unsupported("statmount", exc)
-        if exc.errno == errno.EPERM and not capabilities().statmount.usable:
-            _calls.unsupported("statmount", exc)
+        if exc.errno in _calls.OFF:
+            _calls.refused("statmount", exc, answers=True)
         raise
 
 
@@ -205,17 +205,27 @@ def _unique_id_from_handle(path: bytes, follow: bool) -> kx.Statx:
 
 def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[kx.Statx] = None) -> Mount:
     """The record of the mount holding ``path`` (whose statx the caller may have). The mount
-    can go away between statx and statmount: resolve the path once more, then report it gone."""
+    can go away between statx and statmount: resolve the path once more, then report it gone,
+    unless the path still leads to the same mount, which then is in no table here (a pipe's
+    ``/proc/self/fd`` link leads to the kernel's internal pipefs mount)."""
     st = st or _unique_id(path, follow)
+    param = _param(with_propagate_from)
     try:
-        return describe(st.mnt_id, with_propagate_from)
+        raw = _statmount_raw(st.mnt_id, param)
     except FileNotFoundError:
-        st = _unique_id(path, follow)
-    try:
-        return describe(st.mnt_id, with_propagate_from)
-    except FileNotFoundError:
-        gone = "the mount vanished while being read"
-        raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
+        again = _unique_id(path, follow)
+        try:
+            raw = _statmount_raw(again.mnt_id, param)
+        except FileNotFoundError:
+            if again.mnt_id == st.mnt_id:
+                raise _calls.in_no_table(path, st.mnt_id) from None
+            gone = "the mount vanished while being read"
+            raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
+        st = again
+    found = record(raw, with_propagate_from)
+    if found is None:
+        raise _calls.outside_root(path, st.mnt_id)
+    return found
 
 
 def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
@@ -237,8 +247,17 @@ def _subtree(top: int) -> List[int]:
     try:
         return k.listmount_all(top)
     except OSError as exc:
-        if exc.errno in _calls.OFF and not capabilities().listmount.usable:
-            _calls.unsupported("listmount", exc)
+        if exc.errno in _calls.OFF:
+            _calls.refused("listmount", exc, answers=True)
+        raise
+
+
+def _listmount(top: int, count: int, flags: int) -> List[int]:
+    try:
+        return k.listmount(top, 0, count, flags)
+    except OSError as exc:
+        if exc.errno in _calls.OFF:
+            _calls.refused("listmount", exc, answers=True)
         raise
 
 
@@ -251,12 +270,17 @@ def _records(ids: List[int], with_propagate_from: bool, keep: Optional[Callable[
     out: List[Mount] = []
     append = out.append
     stat = k.statmount_raw
+    checked = False  # whether an EPERM here was found to be the kernel's, not a filter's
     with collector_paused(len(ids) > 256):
         for mnt_id in ids:
             try:
                 m = record(stat(mnt_id, param), with_propagate_from)
             except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.EPERM):
+                if exc.errno == errno.ENOENT or (exc.errno == errno.EPERM and checked):
+                    continue
+                if exc.errno in _calls.OFF:
+                    _calls.refused("statmount", exc, answers=True)  # Unsupported unless the kernel's EPERM
+                    checked = True
                     continue
                 raise
             if m is not None and (keep is None or keep(m)):
@@ -273,8 +297,9 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     _require(listing=True)
     st = _unique_id(path, True)
     top = record(_statmount_raw(st.mnt_id, _param(with_propagate_from)), with_propagate_from)
-    if top is None or top.unique_id is None or top.parent_unique_id is None:
-        raise MountprobeError(f"{os.fsdecode(path)}: its mount lies outside this process's root")
+    if top is None:
+        return _below_outside_root(_resolve.canonical(path), include_self, with_propagate_from)
+    assert top.unique_id is not None and top.parent_unique_id is not None  # statmount gives both
     point = os.fsencode(top.mountpoint)
     where = point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
     # Mounts stacked at the same mount point are a chain of parents; a lower one may hold
@@ -310,13 +335,28 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
     return parents_first(found)
 
 
+def _below_outside_root(where: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
+    """``mounts_under`` of a path on the mount that holds the root of a chroot to a plain
+    directory (from outside it: statmount gives it no mount point). Every mount this process
+    sees lies on that mount, so the answer is every listed mount below ``where``, as the
+    prefix filter of mountinfo (which shows them by their paths from the root) gives it."""
+    text = os.fsdecode(where)
+    prefix = text if text.endswith("/") else text + "/"
+    ids = [i for i in _subtree(k.LSMT_ROOT) if _point_below(i, where, include_self)]
+
+    def keep(m: Mount) -> bool:
+        return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
+
+    return parents_first(_records(ids, with_propagate_from, keep))
+
+
 def _creation(m: Mount) -> int:
     return m.unique_id or 0
 
 
 def _point_below(mnt_id: int, where: bytes, include_self: bool) -> bool:
     try:
-        point = k.decode_reply(k.statmount_raw(mnt_id, k.STATMOUNT_MNT_POINT)).mnt_point
+        point = _statmount(mnt_id, k.STATMOUNT_MNT_POINT).mnt_point
     except (FileNotFoundError, PermissionError):
         return False
     if point is None:
@@ -331,9 +371,9 @@ def _slaves_in_sample() -> bool:
     """Are any of the oldest and newest ``SAMPLE`` mounts slaves? mountinfo's cost comes
     from slave mounts (the kernel walks each one's peer group), and slaves come in bulk:
     a container's volume binds, a namespace made with ``--propagation slave``."""
-    sample = k.listmount(k.LSMT_ROOT, 0, SAMPLE)
+    sample = _listmount(k.LSMT_ROOT, SAMPLE, 0)
     try:
-        sample += k.listmount(k.LSMT_ROOT, 0, SAMPLE, k.LISTMOUNT_REVERSE)
+        sample += _listmount(k.LSMT_ROOT, SAMPLE, k.LISTMOUNT_REVERSE)
     except OSError as exc:
         if exc.errno != errno.EINVAL:  # LISTMOUNT_REVERSE is 6.11+
             raise
@@ -347,11 +387,13 @@ def _slaves_in_sample() -> bool:
 
 
 def list_mounts(with_propagate_from: bool) -> List[Mount]:
-    """The whole table, one statmount per mount. Chosen only where slave mounts are found,
-    because there the kernel's mountinfo costs O(mounts x peers) (1.2 s for 10,000 binds of
-    one peer group); elsewhere one mountinfo read is cheaper than a syscall per mount."""
+    """The whole table, one statmount per mount. Chosen where slave mounts are found, because
+    there the kernel's mountinfo costs O(mounts x peers) (1.2 s for 10,000 binds of one peer
+    group), and where no mountinfo can be read; elsewhere one mountinfo read is cheaper than
+    a syscall per mount."""
     _require(listing=True)
-    if not _slaves_in_sample():
+    # Without /proc (a chroot, early boot, a minimal container) statmount is the only way.
+    if not _slaves_in_sample() and procfs_now().usable:
         raise Unsupported(f"no slave mount among the {2 * SAMPLE} sampled: one mountinfo read is cheaper here")
     return _records(_subtree(k.LSMT_ROOT), with_propagate_from)
 
