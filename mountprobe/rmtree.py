@@ -200,7 +200,7 @@ class _Walk:
         opens any kind of file (so a mount point is refused whatever it holds, a symlink
         is seen, a FIFO never opened for reading), then as a directory through that."""
         try:
-            pin = self._open(self.parent_fd, self.base, _PIN, True)
+            pin = self._open(self.parent_fd, self.base, _PIN, self.where)
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, os.fsdecode(self.where)) from None
         if pin < 0:
@@ -229,12 +229,12 @@ class _Walk:
             )
         return found
 
-    def _open(self, dirfd: int, name: bytes, flags: int, is_top: bool) -> int:
-        """Open the directory ``name`` of ``dirfd`` (the top's parent or a directory of the
+    def _open(self, dirfd: int, name: bytes, flags: int, path: bytes) -> int:
+        """Open ``name`` (at ``path``) in ``dirfd`` (the top's parent or a directory of the
         tree) without crossing into another mount: -1 back for a crossing. openat2 where
         allowed (and while it stays allowed: a filter installed later falls back), else open
         and compare mount ids."""
-        path = self.where if is_top else name
+        is_top = dirfd == self.parent_fd
         if self.xdev:
             try:
                 return ko.openat2(dirfd, name, flags, ko.RESOLVE_NO_XDEV | ko.RESOLVE_NO_SYMLINKS)
@@ -263,8 +263,9 @@ class _Walk:
         return fd
 
     def _top_in_place(self) -> bool:
-        """Does the top of the tree still sit where it was opened? Its name in the parent
-        names it, or names a mount placed over it while its ``..`` is still the parent."""
+        """Does the top of the tree still sit where it was opened? With /proc: its path is
+        the one it had. Else: its name in the parent names it, or names a mount placed over
+        it while its ``..`` is still the parent."""
         if self.top_link is not None:
             try:
                 return _link(self.top) == self.top_link
@@ -281,7 +282,7 @@ class _Walk:
             finally:
                 os.close(up)
             # An O_PATH open asks no filesystem anything (a dead server's mount included).
-            over = self._open(self.parent_fd, self.base, _PIN, True)
+            over = self._open(self.parent_fd, self.base, _PIN, self.where)
         except (OSError, MountprobeError):
             return False
         if over >= 0:
@@ -409,7 +410,7 @@ class _Walk:
         except OSError as exc:
             raise self._failed(exc, path) from None
         try:
-            fd = self._open(level.fd, name, _DIR, False)
+            fd = self._open(level.fd, name, _DIR, path)
         except FileNotFoundError:
             return
         except OSError as exc:
