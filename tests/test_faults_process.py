@@ -31,7 +31,8 @@ DEADLINE = 60.0
 
 
 def _python(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONWARNINGS="ignore")
+    path = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, *args], capture_output=True, timeout=timeout, env=env, cwd=ROOT)
 
 
