@@ -7,8 +7,11 @@ statmount/listmount, openat2, name_to_handle_at), and by a filtered read of
 
 __version__ = "0.3.0"
 
+from . import _lazy
+
 # The names load on first use (PEP 562): ``mountprobe is-mountpoint`` must start in a few
 # milliseconds, and the records, the parser and most strategies are not needed for it.
+# Every late import goes through ``_lazy.load``: see there why (fork, chroot).
 _HOMES = {
     "is_mounted": "api",
     "is_mountpoint": "api",
@@ -44,6 +47,12 @@ _HOMES = {
     "wait_for_unmount": "events",
     "watch": "events",
 }
+# What the functions of a home module import when they first run: loaded with it, so that
+# no import is left to happen in a thread while another forks.
+_ALSO = {
+    "events": ("api", "probe", "strategies._resolve", "strategies.statmount"),
+    "rmtree": ("api", "probe", "strategies._calls", "strategies._resolve"),
+}
 __all__ = [
     "Answer",
     "Capabilities",
@@ -70,6 +79,7 @@ __all__ = [
     "mount_namespaces",
     "mounts_under",
     "parse_mountinfo",
+    "preload",
     "read_mountinfo",
     "safe_rmtree",
     "still_mounted",
@@ -161,11 +171,33 @@ if TYPE_CHECKING:
     )
 
 
+def preload() -> None:
+    """Import now everything that any function of mountprobe may need later: every module,
+    every strategy of every question, ``re`` (for names with rare escapes) and psutil (for
+    ``mount_namespaces`` and ``holders``) where installed. Call it before the process may
+    lose access to the files of its Python installation: before a ``chroot``, a setuid to a
+    user who cannot read them, or a sandbox that hides them. Afterwards every function
+    works (or raises its usual errors: without /proc, ``ProcUnavailable`` where only /proc
+    could answer). Without it such a process gets a ``MountprobeError`` that says so."""
+    for home in {*_HOMES.values(), *(also for homes in _ALSO.values() for also in homes)}:
+        _lazy.load(f"{__name__}.{home}")
+    api = _lazy.load(f"{__name__}.api")
+    for question in api.CHAINS:
+        api.strategies(question)
+    for extra in ("re", "psutil"):
+        try:
+            _lazy.load(extra)
+        except ImportError:
+            continue  # psutil is optional: mount_namespaces and holders say it is missing
+
+
 def __getattr__(name: str) -> object:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'mountprobe' has no attribute {name!r}")
-    value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
+    for also in _ALSO.get(home, ()):
+        _lazy.load(f"{__name__}.{also}")
+    value = getattr(_lazy.load(f"{__name__}.{home}"), name)
     globals()[name] = value
     return value
 

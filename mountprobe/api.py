@@ -8,6 +8,7 @@ import os
 import stat
 from _thread import _local
 
+from . import _lazy
 from ._paths import to_bytes
 from .errors import Unsupported
 
@@ -17,13 +18,15 @@ if TYPE_CHECKING:
 
     from ._paths import PathArg
     from .model import Answer, Mount
-    from .namespaces import Target
+    from .namespaces import Own, Target
 
     Chain = Sequence[Tuple[str, str]]
     NsArg = Union[int, PathArg]  # an open file descriptor or the path of a /proc/<pid>/ns/mnt
 
 # Each question's chain: (strategy module, function), cheapest first. Modules are imported
-# when a question first reaches them, so a command loads only what answers it.
+# when a question first reaches them, so a command loads only what answers it. Every import
+# made inside a function here goes through ``_lazy.load`` first (fork, chroot: see there);
+# the ``from ... import`` after it then only reads ``sys.modules``.
 CHAINS: Dict[str, Chain] = {
     "is_mountpoint": (
         ("statx", "is_mountpoint"),
@@ -46,7 +49,7 @@ _state = _local()
 def _function(module: str, name: str) -> Callable[..., Any]:
     found = _functions.get((module, name))
     if found is None:
-        strategy = __import__(f"{__package__}.strategies.{module}", fromlist=[name])
+        strategy = _lazy.load(f"{__package__}.strategies.{module}")
         found = _functions[(module, name)] = getattr(strategy, name)
     return found
 
@@ -72,6 +75,7 @@ def _run(question: str, *args: Any) -> Any:
 
 def last_answer() -> Optional[Answer]:
     """Which strategy answered this thread's last question, and why earlier ones declined."""
+    _lazy.load(f"{__package__}.model")
     from .model import Answer
 
     last = getattr(_state, "last", None)
@@ -85,17 +89,19 @@ def _path(path: PathArg, follow: bool = True) -> Tuple[bytes, bool]:
     which the kernel would walk, triggering an automount); those always follow symlinks."""
     raw = to_bytes(path)
     if raw.endswith((b"/", b"/.", b"/..")):
+        _lazy.load(f"{__package__}.strategies._resolve")
         from .strategies._resolve import tidy
 
         return tidy(raw, follow)
     return raw, follow
 
 
-def _elsewhere(pid: Optional[int], ns: Optional[NsArg]) -> Target:
+def _elsewhere(pid: Optional[int], ns: Optional[NsArg]) -> Union[Target, Own]:
     """The other mount namespace named by ``pid`` or ``ns`` (closed at the end of a ``with``)."""
-    from .namespaces import Target
+    _lazy.load(f"{__package__}.namespaces")
+    from .namespaces import target
 
-    return Target(pid, ns)
+    return target(pid, ns)
 
 
 def is_mountpoint(
@@ -272,6 +278,7 @@ class _Here:
 
     @staticmethod
     def canonical(path: bytes) -> bytes:
+        _lazy.load(f"{__package__}.strategies._resolve")
         from .strategies import _resolve
 
         return _resolve.canonical(path)
@@ -343,6 +350,8 @@ def _kind(path: bytes) -> Tuple[int, Tuple[int, int]]:
     that a source on a dead network or FUSE filesystem is never asked. Without statx
     (< 4.11, or blocked): a directory is recognised without asking its filesystem, and only
     a file is stat(2)ed."""
+    _lazy.load(f"{__package__}.strategies._calls")  # and with it kernel.statx
+    _lazy.load(f"{__package__}.strategies._resolve")
     from .kernel import statx as k
     from .strategies import _calls, _resolve
 

@@ -14,6 +14,12 @@ resolved in the process's root with ``openat2(RESOLVE_IN_ROOT)``, so an absolute
 its tree stays in its tree. Mount points are relative to the namespace's root, which is the
 process's root for every process not chrooted inside its namespace. ``setns`` is never
 called: it fails in any threaded process.
+
+Without /proc (a chroot, a minimal container) no other process can be named, but the caller
+itself can: ``pid=<own pid>`` is answered as a question about the caller's own namespace,
+and ``holders`` and ``mount_namespaces`` look in that namespace only (with a warning), whose
+file the kernel hands out through a pidfd (``PIDFD_GET_MNT_NAMESPACE``, 6.11). What needs
+/proc and cannot do without raises ``ProcUnavailable``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import warnings
 from collections import namedtuple
 
+from . import _lazy, api
 from ._paths import to_bytes
 from .errors import MountprobeError, Unsupported
 from .kernel import mount as k
@@ -30,7 +38,11 @@ from .kernel import nsfs
 from .kernel import openat2 as ko
 from .kernel import statx as kx
 from .model import Mount
+from .mountinfo import ProcUnavailable, parse_mountinfo
+from .probe import capabilities
+from .strategies import _resolve, statmount
 from .strategies._calls import fd_mount_id
+from .strategies.mountinfo import reachable_below
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,14 +109,63 @@ def _denied(pid: Optional[int], path: str) -> PermissionError:
     )
 
 
+def _no_proc() -> bool:
+    """True when no procfs of this process's pid namespace is mounted on /proc."""
+    try:
+        os.stat("/proc/self/ns")
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def _proc_unavailable(path: str, what: str) -> ProcUnavailable:
+    return ProcUnavailable(f"{path}: no /proc is mounted here: {what} needs it")
+
+
 def _open_proc(pid: int, name: str, flags: int) -> int:
     path = f"/proc/{pid}/{name}"
     try:
-        return os.open(path, flags | os.O_CLOEXEC)
+        if flags & os.O_PATH:
+            return os.open(path, flags | os.O_CLOEXEC)
+        return _open_regular(path, f"/proc/{pid}/{name}")
     except (FileNotFoundError, ProcessLookupError):
+        if _no_proc():
+            raise _proc_unavailable(path, f"asking about process {pid}") from None
         raise _gone(pid) from None
     except PermissionError:
         raise _denied(pid, path) from None
+
+
+def _open_regular(path: PathArg, what: str) -> int:
+    """``path`` opened for reading only if it is a regular file, as namespace files
+    (nsfs) and /proc files are: checked through an O_PATH descriptor first, which opens
+    nothing, so a FIFO (whose open blocks until a writer comes), a device or a socket named
+    by mistake or malice is never opened. O_NONBLOCK guards against the file being replaced
+    by a FIFO in between, which the inode comparison then refuses."""
+    probe = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        st = os.fstat(probe)
+    finally:
+        os.close(probe)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{os.fsdecode(path)!r} is not a mount namespace file (/proc/<pid>/ns/mnt): {_kind_of(st)}")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    again = os.fstat(fd)
+    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        raise ValueError(f"{what}: replaced by another file while it was opened")
+    return fd
+
+
+def _kind_of(st: os.stat_result) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device")):
+        if test(st.st_mode):
+            return name
+    if stat.S_ISBLK(st.st_mode):
+        return "a block device"
+    return "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
 
 
 class Target:
@@ -126,7 +187,7 @@ class Target:
             self._fd = os.dup(ns)  # dup sets O_CLOEXEC
         else:
             assert ns is not None
-            self._fd = os.open(to_bytes(ns), os.O_RDONLY | os.O_CLOEXEC)
+            self._fd = _open_regular(to_bytes(ns), os.fsdecode(ns))
         self.pid = pid
         try:
             kind = nsfs.CLONE_NEWNS if pid is not None else nsfs.namespace_type(self._fd)
@@ -169,8 +230,6 @@ class Target:
         return self._access
 
     def _probe(self) -> str:
-        from .probe import capabilities
-
         global _ns_fd_works
         caps = capabilities()
         if not (caps.listmount.usable and caps.statmount_records):
@@ -205,8 +264,6 @@ class Target:
         return k.statmount_raw(mnt_id, param, ns_id, ns_fd)
 
     def _record(self, mnt_id: int, with_propagate_from: bool) -> Optional[Mount]:
-        from .strategies import statmount
-
         param = statmount.RECORD | (k.STATMOUNT_PROPAGATE_FROM if with_propagate_from else 0)
         return statmount.record(self.statmount_raw(mnt_id, param), with_propagate_from)
 
@@ -221,17 +278,9 @@ class Target:
         raise MountprobeError("no process lives in that mount namespace: paths cannot be resolved in it")
 
     def _table(self) -> List[Mount]:
-        from .mountinfo import parse_mountinfo
-
         pid = self._a_pid()
-        path = f"/proc/{pid}/mountinfo"
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except (FileNotFoundError, ProcessLookupError):
-            raise _gone(pid) from None
-        except PermissionError:
-            raise _denied(pid, path) from None
+        with open(_open_proc(pid, "mountinfo", os.O_RDONLY), "rb") as f:
+            data = f.read()
         if not data and _ns_inode(pid) is None:  # a zombie: its namespace is gone
             raise _gone(pid)
         return parse_mountinfo(data)
@@ -244,8 +293,22 @@ class Target:
         return self._root
 
     def open(self, path: bytes, follow: bool = True) -> int:
-        """An O_PATH descriptor of ``path`` resolved in the process's root."""
+        """An O_PATH descriptor of ``path`` resolved in the process's root. A trailing ``/``
+        is taken off (the kernel would walk through the last component, triggering an
+        automount) and means what it means to the kernel: follow a symlink, and the result
+        must be a directory (NotADirectoryError)."""
         raw = path.rstrip(b"/") or b"/"
+        if raw != path:
+            fd = self.open(raw)
+            try:
+                _resolve._check_directory(fd)
+            except NotADirectoryError as exc:
+                os.close(fd)
+                raise NotADirectoryError(exc.errno, exc.strerror, os.fsdecode(path)) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
         flags = os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
         for attempt in range(_RETRIES):
             try:
@@ -366,8 +429,6 @@ class Target:
         return found
 
     def mounts_under(self, path: bytes, include_self: bool = False, with_propagate_from: bool = False) -> List[Mount]:
-        from .strategies.mountinfo import reachable_below
-
         fd = self.open(path)
         try:
             holder = self._holder(fd, path, with_propagate_from)
@@ -388,6 +449,53 @@ class Target:
         return any(_identity(t) == identity for t in self._table())
 
 
+class Own:
+    """The caller's own namespace named by its own pid where no /proc is mounted: the same
+    methods as ``Target``, answered by the questions about the caller's namespace, with a
+    relative path taken from the root as ``pid=`` always does."""
+
+    def __enter__(self) -> Own:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    @staticmethod
+    def _root(path: bytes) -> bytes:
+        return path if path.startswith(b"/") else b"/" + path
+
+    def is_mountpoint(self, path: bytes, bind: bool = True, follow: bool = True) -> bool:
+        return api.is_mountpoint(self._root(path), bind=bind, follow_symlinks=follow)
+
+    def mount_of(self, path: bytes, follow: bool = True, with_propagate_from: bool = False) -> Mount:
+        return api.mount_of(self._root(path), follow_symlinks=follow, propagate_from=with_propagate_from)
+
+    def mount_at(self, path: bytes, with_propagate_from: bool = False) -> Optional[Mount]:
+        return api.mount_at(self._root(path), propagate_from=with_propagate_from)
+
+    def mounts_under(self, path: bytes, include_self: bool = False, with_propagate_from: bool = False) -> List[Mount]:
+        return api.mounts_under(self._root(path), include_self=include_self, propagate_from=with_propagate_from)
+
+    def list_mounts(self, with_propagate_from: bool = False) -> List[Mount]:
+        return api.list_mounts(propagate_from=with_propagate_from)
+
+    def still_mounted(self, m: Mount) -> bool:
+        return api.still_mounted(m)
+
+    def canonical(self, path: bytes) -> bytes:
+        return api._Here.canonical(self._root(path))
+
+    def kind(self, path: bytes) -> Tuple[int, Tuple[int, int]]:
+        return api._kind(self._root(path))
+
+
+def target(pid: Optional[int], ns: Optional[Union[int, PathArg]]) -> Union[Target, Own]:
+    """The namespace that ``pid=`` or ``ns=`` names, to use in a ``with``."""
+    if ns is None and type(pid) is int and pid == os.getpid() and _no_proc():
+        return Own()
+    return Target(pid, ns)
+
+
 def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
     return (m.id, m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)
 
@@ -397,13 +505,14 @@ def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
 
 def _psutil() -> object:
     try:
-        import psutil  # type: ignore[import-untyped, unused-ignore]
+        return _lazy.load("psutil")
     except ImportError:
         raise MountprobeError("listing every process needs psutil: pip install 'mountprobe[namespaces]'") from None
-    return psutil
 
 
 def _pids() -> List[int]:
+    if _no_proc():  # psutil would fail with an IndexError
+        raise _proc_unavailable("/proc", "listing processes")
     pids: List[int] = _psutil().pids()  # type: ignore[attr-defined]
     return pids
 
@@ -418,6 +527,8 @@ def _ns_inode(pid: int) -> Optional[int]:
 
 def _by_namespace() -> Dict[int, List[int]]:
     """Every visible process, grouped by mount namespace inode (pids in ascending order)."""
+    if _no_proc():
+        return {}
     groups: Dict[int, List[int]] = {}
     for pid in sorted(_pids()):
         inode = _ns_inode(pid)
@@ -434,9 +545,38 @@ def _command(pid: int) -> Optional[str]:
     return name
 
 
-def _targets(groups: Dict[int, List[int]]) -> Iterator[Tuple[Target, List[int]]]:
+def _own_namespace(what: str) -> Target:
+    """Without /proc: the caller's own namespace, from a pidfd (6.11); a warning that no
+    other one can be seen."""
+    try:
+        pidfd = os.pidfd_open(os.getpid())
+    except (AttributeError, OSError):  # Python without it, < 5.3, or blocked
+        raise _proc_unavailable("/proc", what) from None
+    try:
+        fd = nsfs.pidfd_mount_namespace(pidfd)
+    except OSError:  # ENOTTY: < 6.11
+        raise _proc_unavailable("/proc", what) from None
+    finally:
+        os.close(pidfd)
+    try:
+        target = Target(ns=fd)
+    finally:
+        os.close(fd)
+    target.pid = os.getpid()
+    warnings.warn(
+        f"{what}: no /proc is mounted: only the caller's own mount namespace can be seen", RuntimeWarning, stacklevel=4
+    )
+    return target
+
+
+def _targets(groups: Dict[int, List[int]], what: str) -> Iterator[Tuple[Target, List[int]]]:
     """One open Target per namespace, through the first of its processes that still lives
-    (and is still in it: the inode is checked again once the namespace file is open)."""
+    (and is still in it: the inode is checked again once the namespace file is open).
+    Without /proc, the caller's own namespace only."""
+    if _no_proc():
+        with _own_namespace(what) as own:
+            yield own, [os.getpid()]
+        return
     for inode, pids in groups.items():
         target = None
         for pid in pids:
@@ -475,7 +615,7 @@ def mount_namespaces() -> List[Namespace]:
     A namespace that no process is in (kept by a bind mount of its nsfs file, or an open
     descriptor) is not listed."""
     found: List[Namespace] = []
-    for target, pids in _targets(_by_namespace()):
+    for target, pids in _targets(_by_namespace(), "mount_namespaces()"):
         try:
             found.append(_namespace(target, pids))
         except (ProcessLookupError, PermissionError):
@@ -490,8 +630,6 @@ def _what(path_or_device: PathArg) -> Tuple[Optional[Tuple[int, int]], Optional[
     """(superblock device, block device) that ``holders`` looks for: a block device node
     gives the device (whose superblock may be anonymous: btrfs), any other path the
     superblock of the mount that holds it."""
-    from . import api
-
     raw = to_bytes(path_or_device)
     mode, rdev = api._kind(raw)
     if stat.S_ISBLK(mode):
@@ -585,7 +723,7 @@ def holders(path_or_device: PathArg) -> List[Holder]:
     every namespace whose process the caller may look at, with the processes in it."""
     sb, device = _what(path_or_device)
     found: List[Holder] = []
-    for target, pids in _targets(_by_namespace()):
+    for target, pids in _targets(_by_namespace(), "holders()"):
         try:
             mounts = _holding(target, sb, device)
         except (ProcessLookupError, PermissionError):

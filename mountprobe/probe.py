@@ -224,4 +224,12 @@ def forget() -> None:
     _cached = None
 
 
-os.register_at_fork(after_in_child=forget)
+def _in_child() -> None:
+    # A child forked while another thread was probing inherits ``_lock`` held by a thread
+    # that does not exist there: a new lock, or its first question waits for ever.
+    global _lock
+    _lock = _thread.allocate_lock()
+    forget()
+
+
+os.register_at_fork(after_in_child=_in_child)

@@ -123,6 +123,8 @@ def _scene(tmp_path: Path) -> Tuple[Callable[[], None], List[bytes]]:
         os.mkdir(top + b"/x/only-there")
         bind(tmp_path / "x" / "only-there", tmp_path / "x" / "only-there")
         os.mkdir(top + b"/x/bad\xff name")
+        with open(top + b"/x/file", "wb"):
+            pass
 
     paths = [
         b"/",
@@ -134,6 +136,10 @@ def _scene(tmp_path: Path) -> Tuple[Callable[[], None], List[bytes]]:
         top + b"/other",
         top + b"/x/missing",
         top + b"/x/../x/./only-there/",
+        top + b"/x/file/",  # a trailing / on a file: NotADirectoryError, never False
+        top + b"/x/file//",
+        top + b"/x/file/.",
+        top + b"/x/only-there/",
     ]
     return build, paths
 
