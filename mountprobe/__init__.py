@@ -37,10 +37,10 @@ _HOMES = {
     "with_timeout": "timeout",
     "MountedBelow": "errors",
     "safe_rmtree": "rmtree",
-    "Holder": "namespaces",
-    "Namespace": "namespaces",
-    "holders": "namespaces",
-    "mount_namespaces": "namespaces",
+    "Holder": "inventory",
+    "Namespace": "inventory",
+    "holders": "inventory",
+    "mount_namespaces": "inventory",
     "Event": "events",
     "Watcher": "events",
     "wait_for_mount": "events",
@@ -137,6 +137,10 @@ if TYPE_CHECKING:
     from .events import wait_for_mount as wait_for_mount
     from .events import wait_for_unmount as wait_for_unmount
     from .events import watch as watch
+    from .inventory import Holder as Holder
+    from .inventory import Namespace as Namespace
+    from .inventory import holders as holders
+    from .inventory import mount_namespaces as mount_namespaces
     from .model import (
         Answer as Answer,
     )
@@ -152,10 +156,6 @@ if TYPE_CHECKING:
     from .mountinfo import (
         read_mountinfo as read_mountinfo,
     )
-    from .namespaces import Holder as Holder
-    from .namespaces import Namespace as Namespace
-    from .namespaces import holders as holders
-    from .namespaces import mount_namespaces as mount_namespaces
     from .probe import (
         Capabilities as Capabilities,
     )

@@ -294,7 +294,7 @@ def _list(args: _Args) -> int:
 
 
 def _namespaces(args: _Args) -> int:
-    from .namespaces import mount_namespaces
+    from .inventory import mount_namespaces
 
     found = mount_namespaces()
     if args.json:
@@ -315,7 +315,7 @@ def _namespaces(args: _Args) -> int:
 
 def _holders(args: _Args) -> int:
     """Like findmnt, 1 when nothing holds it."""
-    from .namespaces import holders
+    from .inventory import holders
 
     found = holders(args.path)
     columns = _columns(args.output) if args.output is not None else ["TARGET", "SOURCE", "FSTYPE"]

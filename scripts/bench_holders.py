@@ -36,7 +36,7 @@ from _ns import CLONE_NEWNS, CLONE_NEWPID, MS_NODEV, MS_NOEXEC, MS_NOSUID, mount
 from bench_core import in_child
 
 import mountprobe
-from mountprobe import namespaces
+from mountprobe import inventory
 
 
 def read_all() -> int:
@@ -93,7 +93,7 @@ def scenario(namespace_count: int, mounts: int, procs: int, rounds: int) -> Dict
     out: Dict[str, float] = {"namespaces": namespace_count, "processes": processes, "holding": len(held_in)}
 
     def cold() -> object:
-        namespaces._sb_cache.clear()
+        inventory._sb_cache.clear()
         return mountprobe.holders(victim)
 
     def warm() -> object:

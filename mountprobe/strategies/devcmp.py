@@ -15,6 +15,10 @@ from ..errors import MountprobeError, Unsupported
 from ..probe import capabilities
 from . import _calls, _resolve, mountinfo
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..namespaces import Where
+
 
 def _device(path: bytes, follow: bool) -> tuple[int, int]:
     st = _calls.statx(path, follow, 0)  # the device needs no mask (nor FUSE's consent)
@@ -28,16 +32,18 @@ def _superblock(path: bytes) -> tuple[int, int]:
     return here.major, here.minor
 
 
-def differs_from_parent(path: bytes, follow: bool) -> bool:
+def differs_from_parent(path: bytes, follow: bool, where: Where = None) -> bool:
     """True when the device of ``path`` differs from that of the directory holding it
     (always True for ``/``)."""
-    where = _resolve.resolved(path, follow)
-    if where == b"/":
+    if where is not None:
+        raise Unsupported("devcmp: compares paths of the caller's namespace only")
+    at = _resolve.resolved(path, follow)
+    if at == b"/":
         return True
     if capabilities().statx.usable:
         try:
-            return _device(where, False) != _device(parent_dir(where), True)
+            return _device(at, False) != _device(parent_dir(at), True)
         except Unsupported:
             pass  # statx blocked since the probe (which is now up to date)
-    above = mountinfo.mount_of(parent_dir(where), True, False)
-    return _superblock(where) != (above.major, above.minor)
+    above = mountinfo.mount_of(parent_dir(at), True, False)
+    return _superblock(at) != (above.major, above.minor)

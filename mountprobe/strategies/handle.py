@@ -20,6 +20,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
+    from ..namespaces import Where
+
 
 def _mount_id(dirfd: int, name: bytes, flags: int) -> Optional[int]:
     """The legacy mount id of ``name`` (None: EOPNOTSUPP). A 0-byte handle makes the kernel
@@ -36,8 +38,10 @@ def _mount_id(dirfd: int, name: bytes, flags: int) -> Optional[int]:
         raise
 
 
-def is_mountpoint(path: bytes, follow: bool) -> bool:
+def is_mountpoint(path: bytes, follow: bool, where: Where = None) -> bool:
     """True when the mount id of ``path`` differs from its parent directory's."""
+    if where is not None:
+        raise Unsupported("name_to_handle_at: resolves parents in the caller's namespace only")
     caps = capabilities()
     if not caps.name_to_handle_at.usable:
         raise Unsupported(f"name_to_handle_at {caps.name_to_handle_at.status}")

@@ -23,6 +23,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
+    from ..namespaces import Target, Where
+
 _new = tuple.__new__
 
 
@@ -154,21 +156,25 @@ def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
     return holder if os.fsencode(holder.mountpoint) == where else None
 
 
-def is_mountpoint(path: bytes, follow: bool) -> bool:
+def is_mountpoint(path: bytes, follow: bool, where: Where = None) -> bool:
     """True when the canonical ``path`` is the root of the mount that holds it (or is ``/``)."""
-    where = _resolve.resolved(path, follow)
-    if where == b"/":
+    if where is not None:
+        return _is_mountpoint_elsewhere(path, follow, where)
+    at = _resolve.resolved(path, follow)
+    if at == b"/":
         return True
-    return _visible_at(where, False) is not None
+    return _visible_at(at, False) is not None
 
 
-def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
+def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where = None) -> Mount:
     """The visible mount that contains ``path``: by its mount id where a syscall or fdinfo
     gives one, else the topmost entry at the longest mount point above the canonical path."""
+    if where is not None:
+        return _mount_of_elsewhere(path, follow, with_propagate_from, where)
     mnt_id = _legacy_id(path, follow)
     if mnt_id is None:
-        where = _resolve.canonical(path, follow)
-        found = mi.longest_prefix(mi.read_mountinfo(), where)
+        at = _resolve.canonical(path, follow)
+        found = mi.longest_prefix(mi.read_mountinfo(), at)
         if found is None:
             raise MountprobeError(f"{os.fsdecode(path)}: no mount in this process's mountinfo holds it")
     else:
@@ -178,33 +184,37 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
     return _plain(found, with_propagate_from)
 
 
-def mount_at(path: bytes, with_propagate_from: bool) -> Optional[Mount]:
+def mount_at(path: bytes, with_propagate_from: bool, where: Where = None) -> Optional[Mount]:
     """The visible mount whose mount point is the canonical ``path``, or None."""
+    if where is not None:
+        return _mount_at_elsewhere(path, with_propagate_from, where)
     found = _visible_at(_resolve.canonical(path), True)
     return None if found is None else _plain(found, with_propagate_from)
 
 
-def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
+def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, where: Where = None) -> List[Mount]:
     """The mounts reachable below ``path``, as listmount gives them: the tree below the
     bottom of the stack holding ``path``, filtered by mount point component-wise (``/a`` is
     not below ``/ab``). Not a bare prefix filter: a mount hidden under the mount holding
     ``path`` (attached to the mount beneath before it was covered) is not reachable."""
-    where = _resolve.canonical(path)
-    mnt_id = _legacy_id(where, True)
+    if where is not None:
+        return _mounts_under_elsewhere(path, include_self, with_propagate_from, where)
+    at = _resolve.canonical(path)
+    mnt_id = _legacy_id(at, True)
     data = mi.read_mountinfo()
     if mnt_id is None:
-        holder = mi.longest_prefix(data, where)
+        holder = mi.longest_prefix(data, at)
         if holder is None:
             raise MountprobeError(f"{os.fsdecode(path)}: no mount in this process's mountinfo holds it")
         table = mi.parse_mountinfo(data)
-        found = reachable_below(table, holder, where, include_self)
+        found = reachable_below(table, holder, at, include_self)
     else:
-        holder, data = _line_of(data, mnt_id, where)
+        holder, data = _line_of(data, mnt_id, at)
         table = mi.parse_mountinfo(data)
         if holder is None:  # the mount holding a plain-directory chroot: everything here lies on it
-            found = _reachable_from(table, mnt_id, where, include_self)
+            found = _reachable_from(table, mnt_id, at, include_self)
         else:
-            found = reachable_below(table, holder, where, include_self)
+            found = reachable_below(table, holder, at, include_self)
     return [_plain(m, with_propagate_from) for m in found]
 
 
@@ -308,7 +318,7 @@ def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]
     return out
 
 
-def list_mounts(with_propagate_from: bool) -> List[Mount]:
+def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     """The whole table from one read, checked to hold the mounts the kernel names for "/" and
     for the file itself, with unique ids proved for each line or not given.
 
@@ -320,6 +330,8 @@ def list_mounts(with_propagate_from: bool) -> List[Mount]:
     (``open_tree``, ``fsmount``) may have been attached by ``move_mount`` in the middle of the
     order while another went: each id then comes from statmount, per line (``_proved``), at
     one syscall per mount."""
+    if where is not None:
+        return _list_mounts_elsewhere(with_propagate_from, where)
     before = _listed_ids()
     try:
         data = mi.read_mountinfo()
@@ -349,12 +361,14 @@ def list_mounts(with_propagate_from: bool) -> List[Mount]:
     return [_plain(m, False) for m in table]
 
 
-def still_mounted(m: Mount) -> bool:
+def still_mounted(m: Mount, where: Where = None) -> bool:
     """Is an entry with the same legacy id, parent, device, root, mount point, type, source
     and super options in the table? Legacy ids and anonymous device numbers are both reused
     at once: an identical re-mount at the same place is indistinguishable here (the
     statmount strategy, by unique id, has no such blind spot). A False answer needs a table
     that holds the mounts the kernel names (for "/", the file, and ``m``'s mount point)."""
+    if where is not None:
+        return _still_mounted_elsewhere(m, where)
     root = _root_id()
     error: Optional[MountprobeError] = None
     for _ in range(2):  # a mount attached at the mount point after the read: read again
@@ -371,3 +385,88 @@ def still_mounted(m: Mount) -> bool:
 
 def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
     return (m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)
+
+
+# -- another mount namespace (``where``), read through its mountinfo -----------------------
+
+
+def holder_elsewhere(where: Target, fd: int, path: bytes, with_propagate_from: bool) -> Mount:
+    """The entry of ``where``'s table for the mount holding the open ``fd``, by legacy id."""
+    legacy = _calls.fd_mount_id(fd)
+    for m in where.table():
+        if m.id == legacy:
+            return _plain(m, with_propagate_from)
+    raise MountprobeError(f"{os.fsdecode(path)}: its mount is not in the namespace's table")
+
+
+def _mount_root_elsewhere(where: Target, fd: int, path: bytes) -> bool:
+    """Is the open ``fd`` a mount point in ``where``: its root, a mount root by statx, or
+    (statx absent or blocked) the mount point of the entry holding it."""
+    if where.is_root(fd):
+        return True
+    try:
+        return bool(where.statx(fd, 0).attributes & kx.STATX_ATTR_MOUNT_ROOT)
+    except OSError as exc:
+        if exc.errno not in _calls.OFF:
+            raise
+    return os.fsencode(holder_elsewhere(where, fd, path, False).mountpoint) == where.name(fd)
+
+
+def _is_mountpoint_elsewhere(path: bytes, follow: bool, where: Target) -> bool:
+    fd = where.open(path, follow)
+    try:
+        return _mount_root_elsewhere(where, fd, path)
+    finally:
+        os.close(fd)
+
+
+def _mount_of_elsewhere(path: bytes, follow: bool, with_propagate_from: bool, where: Target) -> Mount:
+    fd = where.open(path, follow)
+    try:
+        return holder_elsewhere(where, fd, path, with_propagate_from)
+    finally:
+        os.close(fd)
+
+
+def _mount_at_elsewhere(path: bytes, with_propagate_from: bool, where: Target) -> Optional[Mount]:
+    fd = where.open(path)
+    try:
+        if not _mount_root_elsewhere(where, fd, path):
+            return None
+        return holder_elsewhere(where, fd, path, with_propagate_from)
+    finally:
+        os.close(fd)
+
+
+def _mounts_under_elsewhere(path: bytes, include_self: bool, with_propagate_from: bool, where: Target) -> List[Mount]:
+    fd = where.open(path)
+    try:
+        holder = holder_elsewhere(where, fd, path, with_propagate_from)
+        at = where.name(fd)
+    finally:
+        os.close(fd)
+    return reachable_below(_list_mounts_elsewhere(with_propagate_from, where), holder, at, include_self)
+
+
+def _list_mounts_elsewhere(with_propagate_from: bool, where: Target) -> List[Mount]:
+    table = where.table()
+    return table if with_propagate_from else [m._replace(propagate_from=None) for m in table]
+
+
+def _still_mounted_elsewhere(m: Mount, where: Target) -> bool:
+    identity = (m.id, *_identity(m))
+    return any((t.id, *_identity(t)) == identity for t in where.table())
+
+
+def differs_from_parent(path: bytes, follow: bool, where: Where = None) -> bool:
+    """In another namespace: is the device of the mount at ``path`` other than its parent
+    mount's (or has it no parent there)? In the caller's, devcmp answers."""
+    if where is None:
+        raise Unsupported("mountinfo: devcmp compares the caller's own paths")
+    fd = where.open(path, follow)
+    try:
+        m = holder_elsewhere(where, fd, path, False)
+    finally:
+        os.close(fd)
+    parent = next((p for p in where.table() if p.id == m.parent_id and p.id != m.id), None)
+    return parent is None or (parent.major, parent.minor) != (m.major, m.minor)

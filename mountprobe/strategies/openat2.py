@@ -16,9 +16,15 @@ from ..kernel.statx import AT_FDCWD
 from ..probe import capabilities
 from . import _calls, _resolve
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..namespaces import Where
 
-def is_mountpoint(path: bytes, follow: bool) -> bool:
+
+def is_mountpoint(path: bytes, follow: bool, where: Where = None) -> bool:
     """True when the last component of ``path`` is the root of another mount."""
+    if where is not None:
+        raise Unsupported("openat2: resolves parents in the caller's namespace only")
     if not capabilities().openat2.usable:
         raise Unsupported(f"openat2 {capabilities().openat2.status}")
     parent, leaf = _resolve.split_leaf(path, follow)

@@ -27,6 +27,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Tuple
 
+    from ..namespaces import Target, Where
+
 RECORD = (
     k.STATMOUNT_SB_BASIC
     | k.STATMOUNT_MNT_BASIC
@@ -228,14 +230,18 @@ def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[k
     return found
 
 
-def mount_of(path: bytes, follow: bool, with_propagate_from: bool) -> Mount:
+def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where = None) -> Mount:
     """The visible mount that contains ``path``."""
+    if where is not None:
+        return _mount_of_elsewhere(path, follow, with_propagate_from, where)
     _require()
     return _holder(path, follow, with_propagate_from)
 
 
-def mount_at(path: bytes, with_propagate_from: bool) -> Optional[Mount]:
+def mount_at(path: bytes, with_propagate_from: bool, where: Where = None) -> Optional[Mount]:
     """The visible mount whose mount point is ``path``, or None."""
+    if where is not None:
+        return _mount_at_elsewhere(path, with_propagate_from, where)
     _require()
     st = _unique_id(path, True)
     if not st.attributes & kx.STATX_ATTR_MOUNT_ROOT and _resolve.canonical(path) != b"/":
@@ -292,8 +298,10 @@ def _param(with_propagate_from: bool) -> int:
     return RECORD | (k.STATMOUNT_PROPAGATE_FROM if with_propagate_from else 0)
 
 
-def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
+def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, where: Where = None) -> List[Mount]:
     """Every mount whose mount point is below ``path`` (or at it, with ``include_self``)."""
+    if where is not None:
+        return _mounts_under_elsewhere(path, include_self, with_propagate_from, where)
     _require(listing=True)
     st = _unique_id(path, True)
     top = record(_statmount_raw(st.mnt_id, _param(with_propagate_from)), with_propagate_from)
@@ -301,7 +309,7 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
         return _below_outside_root(_resolve.canonical(path), include_self, with_propagate_from)
     assert top.unique_id is not None and top.parent_unique_id is not None  # statmount gives both
     point = os.fsencode(top.mountpoint)
-    where = point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
+    at = point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
     # Mounts stacked at the same mount point are a chain of parents; a lower one may hold
     # submounts that the upper one hides. List from the bottom of the stack. There is no
     # stack when the parent is the mount holding the directory above (one statx tells).
@@ -317,11 +325,11 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool) -> 
             break
         bottom, parent = below.mnt_id, below.mnt_parent_id
     ids = [i for i in [bottom, *_subtree(bottom)] if i != top.unique_id]
-    if where != point:
+    if at != point:
         # ``path`` is a directory inside its mount, whose subtree may be far larger than the
         # answer: sift by mount point first, with the smallest statmount there is.
-        ids = [i for i in ids if _point_below(i, where, include_self)]
-    text = os.fsdecode(where)
+        ids = [i for i in ids if _point_below(i, at, include_self)]
+    text = os.fsdecode(at)
     prefix = text if text.endswith("/") else text + "/"
 
     def keep(m: Mount) -> bool:
@@ -386,11 +394,13 @@ def _slaves_in_sample() -> bool:
     return False
 
 
-def list_mounts(with_propagate_from: bool) -> List[Mount]:
+def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     """The whole table, one statmount per mount. Chosen where slave mounts are found, because
     there the kernel's mountinfo costs O(mounts x peers) (1.2 s for 10,000 binds of one peer
     group), and where no mountinfo can be read; elsewhere one mountinfo read is cheaper than
     a syscall per mount."""
+    if where is not None:
+        return _list_mounts_elsewhere(with_propagate_from, where)
     _require(listing=True)
     # Without /proc (a chroot, early boot, a minimal container) statmount is the only way.
     if not _slaves_in_sample() and procfs_now().usable:
@@ -405,9 +415,11 @@ def every_mount() -> List[Mount]:
     return _records(_subtree(k.LSMT_ROOT), False)
 
 
-def still_mounted(m: Mount) -> bool:
+def still_mounted(m: Mount, where: Where = None) -> bool:
     """Is the mount with ``m.unique_id`` still attached? Unique ids are never reused, so a
     new mount at the same place is never mistaken for it."""
+    if where is not None:
+        return _still_mounted_elsewhere(m, where)
     if m.unique_id is None:
         raise Unsupported("this record has no unique id")
     _require()
@@ -418,3 +430,132 @@ def still_mounted(m: Mount) -> bool:
     except PermissionError:
         return True  # attached, outside this root
     return True
+
+
+# -- another mount namespace (``where``), by listmount/statmount with its mnt_ns_fd (6.18)
+# or mnt_ns_id (6.11) ------------------------------------------------------------------------
+
+
+def _reachable(where: Target) -> None:
+    if where.by_mountinfo:
+        raise Unsupported("listmount/statmount cannot read that namespace here: its mountinfo is read")
+
+
+def _unique_id_of(where: Target, fd: int) -> kx.Statx:
+    try:
+        st = where.statx(fd, kx.STATX_MNT_ID_UNIQUE)
+    except OSError as exc:
+        if exc.errno in _calls.OFF:
+            _calls.refused("statx", exc)
+        raise
+    if not st.mask & kx.STATX_MNT_ID_UNIQUE:
+        raise Unsupported("statx ignored STATX_MNT_ID_UNIQUE")
+    return st
+
+
+def _holder_elsewhere(
+    where: Target, fd: int, path: bytes, with_propagate_from: bool, st: Optional[kx.Statx] = None
+) -> Optional[Mount]:
+    """The record of the mount holding the open ``fd`` in ``where`` (whose statx the caller
+    may have); None for one outside the process's root (no mount point in the reply)."""
+    st = st or _unique_id_of(where, fd)
+    try:
+        return record(where.statmount_raw(st.mnt_id, _param(with_propagate_from)), with_propagate_from)
+    except FileNotFoundError:
+        gone = "the mount vanished while being read"
+        raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
+
+
+def _outside(path: bytes) -> Unsupported:
+    why = "its mount lies outside the process's root: statmount gives no mount point"
+    return Unsupported(f"{os.fsdecode(path)}: {why}")
+
+
+def _mount_of_elsewhere(path: bytes, follow: bool, with_propagate_from: bool, where: Target) -> Mount:
+    _reachable(where)
+    fd = where.open(path, follow)
+    try:
+        found = _holder_elsewhere(where, fd, path, with_propagate_from)
+    finally:
+        os.close(fd)
+    if found is None:
+        raise _outside(path)
+    return found
+
+
+def _mount_at_elsewhere(path: bytes, with_propagate_from: bool, where: Target) -> Optional[Mount]:
+    _reachable(where)
+    fd = where.open(path)
+    try:
+        st = _unique_id_of(where, fd)
+        if not st.attributes & kx.STATX_ATTR_MOUNT_ROOT and not where.is_root(fd):
+            return None
+        found = _holder_elsewhere(where, fd, path, with_propagate_from, st)
+    finally:
+        os.close(fd)
+    if found is None:
+        raise _outside(path)
+    return found
+
+
+def _mounts_under_elsewhere(path: bytes, include_self: bool, with_propagate_from: bool, where: Target) -> List[Mount]:
+    from .mountinfo import holder_elsewhere, reachable_below
+
+    _reachable(where)
+    fd = where.open(path)
+    try:
+        holder = _holder_elsewhere(where, fd, path, with_propagate_from)
+        if holder is None:  # the mount holding a chrooted process's root: its table entry
+            holder = holder_elsewhere(where, fd, path, with_propagate_from)
+        at = where.name(fd)
+    finally:
+        os.close(fd)
+    return reachable_below(_list_mounts_elsewhere(with_propagate_from, where), holder, at, include_self)
+
+
+def _records_elsewhere(where: Target, ids: List[int], with_propagate_from: bool) -> List[Mount]:
+    found: List[Mount] = []
+    for mnt_id in ids:
+        try:
+            m = record(where.statmount_raw(mnt_id, _param(with_propagate_from)), with_propagate_from)
+        except (FileNotFoundError, PermissionError):
+            continue  # gone since it was listed, or outside the namespace's root
+        if m is not None:
+            found.append(m)
+    return found
+
+
+def _list_mounts_elsewhere(with_propagate_from: bool, where: Target) -> List[Mount]:
+    _reachable(where)
+    return _records_elsewhere(where, where.ids(), with_propagate_from)
+
+
+def _still_mounted_elsewhere(m: Mount, where: Target) -> bool:
+    if m.unique_id is None:
+        raise Unsupported("this record has no unique id")
+    _reachable(where)
+    try:
+        where.statmount_raw(m.unique_id, k.STATMOUNT_MNT_BASIC)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def differs_from_parent(path: bytes, follow: bool, where: Where = None) -> bool:
+    """In another namespace: is the device of the mount at ``path`` other than its parent
+    mount's (or has it no parent there)? In the caller's, devcmp answers."""
+    if where is None:
+        raise Unsupported("statmount: devcmp compares the caller's own paths")
+    _reachable(where)
+    fd = where.open(path, follow)
+    try:
+        m = _holder_elsewhere(where, fd, path, False)
+    finally:
+        os.close(fd)
+    if m is None or m.parent_unique_id is None:
+        raise _outside(path)
+    try:
+        parent = record(where.statmount_raw(m.parent_unique_id, _param(False)), False)
+    except (FileNotFoundError, PermissionError):
+        parent = None
+    return parent is None or (parent.major, parent.minor) != (m.major, m.minor)
