@@ -413,3 +413,47 @@ def test_paths_with_dotdot_resolve_while_mounts_change_elsewhere(tmp_path: Path)
         os.kill(churner, 9)
         os.waitpid(churner, 0)
         child.release()
+
+
+@pytest.mark.parametrize("way", WAYS)
+@isolated
+def test_last_answer_and_the_info_command_name_the_strategy_of_a_pid_or_ns_question(way: str, tmp_path: Path) -> None:
+    build, _ = _scene(tmp_path)
+    child = Child(build, lambda: None)
+    records = "mountinfo" if way == "mountinfo" else "statmount"
+    try:
+        _enter(way)
+        ns_path = f"/proc/{child.pid}/ns/mnt"
+        asked: List[Tuple[Callable[[], Any], str, str]] = [
+            (lambda: mountprobe.mount_of(tmp_path / "x", pid=child.pid), "mount_of", records),
+            (lambda: mountprobe.mount_at(tmp_path / "x", ns=ns_path), "mount_at", records),
+            (lambda: mountprobe.is_mountpoint(tmp_path / "x", pid=child.pid), "is_mountpoint", "statx"),
+            (
+                lambda: mountprobe.is_mountpoint(tmp_path / "x", bind=False, ns=ns_path),
+                "is_mountpoint(bind=False)",
+                records,
+            ),
+            (lambda: mountprobe.mounts_under(tmp_path, pid=child.pid), "mounts_under", records),
+            (lambda: mountprobe.list_mounts(ns=ns_path), "list_mounts", records),
+            (lambda: mountprobe.is_mounted(tmp_path / "x", source="inner", pid=child.pid), "mount_at", records),
+        ]
+        for ask, question, strategy in asked:
+            mountprobe.is_mountpoint("/")  # a question in our own namespace first: never shown after
+            ask()
+            answer = mountprobe.last_answer()
+            assert answer is not None and (answer.question, answer.strategy) == (question, strategy)
+            # what declined before, and why: the strategies that cannot read another namespace
+            assert all(why for _, why in answer.declined), answer
+        if way == "ns-id":
+            return  # its supervisor reads the calls' memory in this process, not in a command's
+        shown = subprocess.run(
+            [sys.executable, "-m", "mountprobe", "info", "-N", str(child.pid), str(tmp_path / "x")],
+            capture_output=True,
+            timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert [line.split() for line in shown.stdout.splitlines() if line.startswith(b"answered by")] == [
+            [b"answered", b"by", records.encode()]
+        ]
+    finally:
+        child.release()
