@@ -12,7 +12,7 @@ import errno
 import os
 import sys
 
-from .. import _paths
+from .. import _lazy, _paths
 from .._paths import is_below
 from ..errors import Unsupported
 from ..kernel import fhandle
@@ -499,9 +499,10 @@ def _mount_at_elsewhere(path: bytes, with_propagate_from: bool, where: Target) -
 
 
 def _mounts_under_elsewhere(path: bytes, include_self: bool, with_propagate_from: bool, where: Target) -> List[Mount]:
+    _reachable(where)
+    _lazy.load(f"{__package__}.mountinfo")  # the strategy's table helpers (fork, chroot: see _lazy)
     from .mountinfo import holder_elsewhere, reachable_below
 
-    _reachable(where)
     fd = where.open(path)
     try:
         holder = _holder_elsewhere(where, fd, path, with_propagate_from)
