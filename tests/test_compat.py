@@ -128,10 +128,11 @@ def test_ismount_is_false_for_a_btrfs_subvolume_that_os_path_ismount_calls_a_mou
 def test_ismount_answers_about_a_dead_fuse_server_without_asking_it(tmp_path: Path) -> None:
     target = tmp_path / "dead"
     target.mkdir()
+    limit = hang_deadline(forks=1)
     with DeadFuse(target) as fuse:
-        assert within(hang_deadline(forks=1), lambda: compat.ismount(target)) is True
-        assert within(hang_deadline(forks=1), lambda: compat.find_mount_point(str(target))) == str(target)
-        assert within(hang_deadline(forks=1), lambda: [p.mountpoint for p in compat.disk_partitions(all=True)][-1]) == str(target)
+        assert within(limit, lambda: compat.ismount(target)) is True
+        assert within(limit, lambda: compat.find_mount_point(str(target))) == str(target)
+        assert within(limit, lambda: [p.mountpoint for p in compat.disk_partitions(all=True)][-1]) == str(target)
         assert fuse.requests() == []
         outcome, asked = waits_on(fuse, lambda: os.path.ismount(target))  # lstat hangs
         assert isinstance(outcome, Timeout) and asked, (outcome, asked)
