@@ -44,7 +44,7 @@ def _remount_reusing(target: Path, source: str, first: Mount, device: bool) -> N
             mount(target, aside, None, MS_MOVE)
         else:
             umount(target)
-            time.sleep(0.005)  # not a wait for anything known: a pause before the next try
+            time.sleep(min(0.05, 0.001 * (attempt + 1)))  # a pause, longer each time, while it is held
     what = "legacy id and device number" if device else "legacy id"
     pytest.skip(
         f"the kernel did not hand out the {what} {want} again in {ATTEMPTS} remounts (last {got}): "
