@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
+import operator
 import os
 import pickle
 import select
@@ -25,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 from _ns import MNT_DETACH, in_user_namespace, mount, read_until_closed, umount
+from _pace import hang_deadline
 
 # linux/fuse.h
 FUSE_LOOKUP, FUSE_GETATTR, FUSE_STATFS, FUSE_INIT = 1, 3, 17, 26
@@ -49,9 +52,16 @@ class Timeout:
         return f"<no answer within {self.seconds} s>"
 
 
-def within(seconds: float, query: Callable[[], Any], setup: Optional[Callable[[], None]] = None) -> Any:
+def within(
+    seconds: float,
+    query: Callable[[], Any],
+    setup: Optional[Callable[[], None]] = None,
+    stuck: Optional[Callable[[], bool]] = None,
+) -> Any:
     """Run ``query()`` in a forked child (after ``setup()``, e.g. a seccomp filter) and return
-    its result, or the exception it raised, or a Timeout when it hangs (the child is killed)."""
+    its result, or the exception it raised, or a Timeout when it hangs (the child is killed):
+    when it has not answered within ``seconds``, or as soon as ``stuck()`` holds (a sign that
+    it never will, such as the dead server having got its request), however fast that is."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -71,7 +81,7 @@ def within(seconds: float, query: Callable[[], Any], setup: Optional[Callable[[]
         os._exit(0)
     os.close(write_end)
     try:
-        report = read_until_closed(read_end, seconds)
+        report = _report(read_end, seconds, stuck)
         if report is None:
             os.kill(pid, signal.SIGKILL)
             # A FUSE request the server has read cannot be interrupted, even by SIGKILL:
@@ -90,6 +100,38 @@ def within(seconds: float, query: Callable[[], Any], setup: Optional[Callable[[]
         return RuntimeError("the query's process died without a report")
     _, value = pickle.loads(report)
     return value
+
+
+def _report(fd: int, seconds: float, stuck: Optional[Callable[[], bool]]) -> Optional[bytes]:
+    """What the child wrote to ``fd`` until it closed it, or None for a hang."""
+    if stuck is None:
+        return read_until_closed(fd, seconds)
+    chunks: List[bytes] = []
+    until = time.monotonic() + seconds
+    while True:
+        if select.select([fd], [], [], 0.01)[0]:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+        elif stuck() or time.monotonic() > until:
+            return None
+
+
+def waits_on(fs: Any, query: Callable[[], Any]) -> Tuple[Any, Any]:
+    """Run ``query`` (in a forked child) that must hang on ``fs``, a DeadFuse or DeadAutofs,
+    until the kernel has asked ``fs`` for it (then it waits for an answer that never comes):
+    its outcome (a Timeout unless it answered) and what the kernel asked. Without waiting
+    for the request, a short wait could end before a slow machine even ran the query."""
+    asked: List[Any] = []
+
+    def stuck() -> bool:
+        asked.append(fs.requests())
+        return any(asked)
+
+    outcome = within(hang_deadline(forks=1), query, stuck=stuck)
+    asked.append(fs.requests())
+    return outcome, functools.reduce(operator.add, asked)
 
 
 def _nonblocking_read_all(fd: int) -> bytes:

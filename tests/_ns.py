@@ -42,7 +42,10 @@ MNT_DETACH = 0x2
 _libc = ctypes.CDLL(None, use_errno=True)
 Pathish = Union[str, bytes, "os.PathLike[str]"]
 F = TypeVar("F", bound=Callable[..., Any])
-DEADLINE = 120.0
+# The deadline of an ``@isolated`` test, only to catch a hang: what the heaviest ordinary test
+# does (the dead-FUSE tests of test_no_hang.py: some 60 commands, some 300 forked queries)
+# with room to spare, as this machine paces it (tests/_pace.py), and never under 120 s.
+TEST_WORK = {"starts": 100, "forks": 1000, "floor": 120.0}
 
 
 def _b(value: Optional[Pathish]) -> Optional[bytes]:
@@ -130,13 +133,17 @@ def read_until_closed(fd: int, seconds: float) -> Optional[bytes]:
         chunks.append(chunk)
 
 
-def isolated(test: F, deadline: float = DEADLINE) -> F:
-    """Run ``test`` in a child process inside a private mount namespace (see module doc)."""
+def isolated(test: F, deadline: Optional[Callable[[], float]] = None) -> F:
+    """Run ``test`` in a child process inside a private mount namespace (see module doc),
+    failing it when it has not finished by ``deadline()`` seconds (by default the deadline
+    of ``TEST_WORK``, measured when the test runs)."""
 
     @functools.wraps(test)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         import pytest
+        from _pace import hang_deadline
 
+        seconds = deadline() if deadline is not None else hang_deadline(**TEST_WORK)
         read_end, write_end = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -146,10 +153,10 @@ def isolated(test: F, deadline: float = DEADLINE) -> F:
             _run_in_namespaces(write_end, test, args, kwargs)
         os.close(write_end)
         try:
-            report = read_until_closed(read_end, deadline)
+            report = read_until_closed(read_end, seconds)
             if report is None:
                 os.kill(pid, signal.SIGKILL)  # and with it the test's pid namespace
-                pytest.fail(f"test did not finish within {deadline:.0f} s", pytrace=False)
+                pytest.fail(f"test did not finish within {seconds:.0f} s (a hang)", pytrace=False)
         finally:
             os.close(read_end)
             os.waitpid(pid, 0)
@@ -195,9 +202,19 @@ def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs:
         os._exit(0)
 
 
-def isolated_for(seconds: float) -> Callable[[F], F]:
-    """``@isolated`` with a longer deadline, for the long walks."""
-    return lambda test: isolated(test, seconds)
+def isolated_for(seconds: float = 0.0, starts: float = 0, forks: float = 0, queries: float = 0) -> Callable[[F], F]:
+    """``@isolated`` with the deadline of a longer test (the walks, the churn): the larger of
+    ``seconds`` and ``hang_deadline`` of its work (tests/_pace.py) and of ``TEST_WORK``, taken
+    when the test runs. Give the work wherever it can be counted: a fixed number of seconds
+    is too short on a slow enough machine."""
+
+    def deadline() -> float:
+        from _pace import hang_deadline
+
+        work = hang_deadline(starts, forks, queries)
+        return max(seconds, work, hang_deadline(**TEST_WORK))
+
+    return lambda test: isolated(test, deadline)
 
 
 def forked(work: Callable[[], Any]) -> int:

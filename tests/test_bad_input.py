@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Tuple, Type, Union
 
 import pytest
 from _ns import isolated, tmpfs
+from _pace import hang_deadline
 
 import mountprobe
 
@@ -29,7 +30,9 @@ FUNCTIONS: Dict[str, Callable[[PathIn], Any]] = {
     "mount_root": mountprobe.mount_root,
     "mounts_under": mountprobe.mounts_under,
     "is_mounted": lambda p: mountprobe.is_mounted(p, fstype="tmpfs"),
-    "with_timeout(is_mountpoint)": lambda p: mountprobe.with_timeout(10, mountprobe.is_mountpoint, p),
+    "with_timeout(is_mountpoint)": lambda p: mountprobe.with_timeout(
+        hang_deadline(starts=1), mountprobe.is_mountpoint, p
+    ),
 }
 NOFOLLOW = ("is_mountpoint(nofollow)", "mount_of(nofollow)")
 COMMANDS = [["is-mountpoint"], ["is-mountpoint", "--nofollow"], ["find"], ["info"], ["list", "--under"]]

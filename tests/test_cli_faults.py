@@ -19,10 +19,17 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import pytest
 from _ns import MNT_DETACH, bind, isolated, tmpfs, umount
+from _pace import hang_deadline
 from _seccomp import fail_syscalls
 
 Arg = Union[str, bytes, "os.PathLike[str]"]
-DEADLINE = 60.0
+
+
+def _deadline() -> float:
+    """Of one command, only to catch a hang (tests/_pace.py)."""
+    return hang_deadline(starts=1, floor=60)
+
+
 # Python writes stdout through a buffer unless PYTHONUNBUFFERED is set (as it may be where the
 # tests run): both ways, since a buffered write fails only at the flush, after the command.
 BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
@@ -86,7 +93,7 @@ def command(
         stderr=subprocess.PIPE,
         env=env or BUFFERED,
         preexec_fn=_prepare(sigpipe, then),
-        timeout=DEADLINE,
+        timeout=_deadline(),
         check=False,
     )
 
@@ -247,7 +254,7 @@ def test_watch_timeouts_of_inf_and_beyond_any_clock_wait_for_the_event(tmp_path:
             stderr=subprocess.PIPE,
             preexec_fn=_prepare(signal.SIG_DFL, None),
         )
-        until, mounted = time.monotonic() + DEADLINE, False
+        until, mounted = time.monotonic() + _deadline(), False
         while watch.poll() is None and time.monotonic() < until:  # until the command is up and sees one
             if mounted:
                 umount(target, MNT_DETACH)
@@ -269,7 +276,7 @@ def mountpoint(*args: Arg) -> subprocess.CompletedProcess[bytes]:
     path = shutil.which("mountpoint")
     if path is None:
         pytest.skip("mountpoint(1) is not installed")
-    return subprocess.run([path, *args], capture_output=True, timeout=DEADLINE, check=False)
+    return subprocess.run([path, *args], capture_output=True, timeout=_deadline(), check=False)
 
 
 def same_as_mountpoint(*args: Arg) -> None:

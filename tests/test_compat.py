@@ -12,9 +12,10 @@ from typing import Dict, List, Tuple, Union
 
 import psutil  # type: ignore[import-untyped, unused-ignore]
 import pytest
-from _dead import DeadAutofs, DeadFuse, Timeout, within
+from _dead import DeadAutofs, DeadFuse, Timeout, waits_on, within
 from _ns import MS_BIND, MS_RDONLY, MS_REMOUNT, bind, isolated, mount, need_real_root, tmpfs
 from _oracle import _unescape, by_id, fdinfo_mount_id
+from _pace import hang_deadline
 from _scenes import build, loop_ext4
 
 import mountprobe
@@ -127,12 +128,14 @@ def test_ismount_is_false_for_a_btrfs_subvolume_that_os_path_ismount_calls_a_mou
 def test_ismount_answers_about_a_dead_fuse_server_without_asking_it(tmp_path: Path) -> None:
     target = tmp_path / "dead"
     target.mkdir()
+    limit = hang_deadline(forks=1)
     with DeadFuse(target) as fuse:
-        assert within(5, lambda: compat.ismount(target)) is True
-        assert within(5, lambda: compat.find_mount_point(str(target))) == str(target)
-        assert within(5, lambda: [p.mountpoint for p in compat.disk_partitions(all=True)][-1]) == str(target)
+        assert within(limit, lambda: compat.ismount(target)) is True
+        assert within(limit, lambda: compat.find_mount_point(str(target))) == str(target)
+        assert within(limit, lambda: [p.mountpoint for p in compat.disk_partitions(all=True)][-1]) == str(target)
         assert fuse.requests() == []
-        assert isinstance(within(1, lambda: os.path.ismount(target)), Timeout)  # lstat hangs
+        outcome, asked = waits_on(fuse, lambda: os.path.ismount(target))  # lstat hangs
+        assert isinstance(outcome, Timeout) and asked, (outcome, asked)
 
 
 @isolated
@@ -140,7 +143,7 @@ def test_ismount_does_not_trigger_an_automount(tmp_path: Path) -> None:
     target = tmp_path / "auto"
     target.mkdir()
     with DeadAutofs(target) as autofs:
-        assert within(5, lambda: compat.ismount(target)) is True
+        assert within(hang_deadline(forks=1), lambda: compat.ismount(target)) is True
         assert autofs.requests() == b""
 
 

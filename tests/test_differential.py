@@ -4,7 +4,8 @@ changes) on names from a nasty alphabet; after every step every public query on 
 equals the kernel's own answer. A failure prints the seed and the shortest sequence found.
 
 ``MOUNTPROBE_WALK_STEPS`` (default 2,000, split over the seeds) and ``MOUNTPROBE_WALK_SEED``
-(default: seeds 1 to 4) run it longer or replay one walk.
+(default: seeds 1 to 4) run it longer or replay one walk. Its deadline, only to catch a hang,
+grows with the steps at this machine's pace (tests/_pace.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SEEDS = [int(os.environ["MOUNTPROBE_WALK_SEED"])] if "MOUNTPROBE_WALK_SEED" in o
 TOOLS_EVERY = 50  # steps between comparisons with mountpoint(1), one process per path
 
 
-@isolated_for(1800)
+@isolated_for(1800, starts=STEPS)  # a step (every query on every path, the oracle) costs about a command
 def test_a_random_walk_of_mount_operations_agrees_with_the_kernel_at_every_step(tmp_path: Path) -> None:
     root = os.fsencode(tmp_path / "walk")
     os.mkdir(root)

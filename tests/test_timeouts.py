@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict
 import pytest
 from _ns import MNT_DETACH, isolated, tmpfs, umount
 from _oracle import unique_id
+from _pace import hang_deadline
 from _waiting import when_waiting
 
 import mountprobe
@@ -169,14 +170,14 @@ def test_with_timeout_of_print_prints_to_the_callers_stdout_and_returns_none(tmp
     os.dup2(fd, 1)
     os.close(fd)
     try:
-        assert mountprobe.with_timeout(10, print, "hello", "world") is None
-        assert mountprobe.with_timeout(10, os.write, 1, b"raw\n") == 4
+        assert mountprobe.with_timeout(hang_deadline(starts=1), print, "hello", "world") is None
+        assert mountprobe.with_timeout(hang_deadline(starts=1), os.write, 1, b"raw\n") == 4
     finally:
         os.dup2(saved, 1)
         os.close(saved)
     assert out.read_bytes() == b"hello world\nraw\n"
     os.close(1)  # no stdout at all: the answer still comes
-    assert mountprobe.with_timeout(10, print, "lost") is None
+    assert mountprobe.with_timeout(hang_deadline(starts=1), print, "lost") is None
 
 
 def test_with_timeout_names_a_function_or_an_argument_that_cannot_be_sent() -> None:

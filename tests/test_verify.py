@@ -1,17 +1,55 @@
-"""is_mounted (before mount) and still_mounted (after umount), on real mounts."""
+"""is_mounted (before mount) and still_mounted (after umount), on real mounts.
+
+The tests of a reused legacy id make the reuse happen and check it with the kernel's own
+answer (fdinfo's mnt_id, stat's st_dev) instead of assuming it: legacy mount ids and the
+anonymous device numbers of tmpfs come from pools shared by the whole machine, where any
+other mount may take or free a number between a test's umount and mount.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Tuple
 
 import pytest
-from _ns import MNT_DETACH, bind, isolated, tmpfs, umount
+from _ns import MNT_DETACH, MS_MOVE, bind, isolated, mount, tmpfs, umount
 from _oracle import fdinfo_mount_id
 from _scenes import loop_ext4
 
 import mountprobe
-from mountprobe import api
+from mountprobe import Mount, api
+
+ATTEMPTS = 300  # remounts before a test gives up making the kernel reuse a number
+
+
+def _remount_reusing(target: Path, source: str, first: Mount, device: bool) -> None:
+    """Mount tmpfs ``source`` at ``target`` again, where ``first`` was and is no longer, until
+    the kernel hands out ``first``'s legacy id (and, with ``device``, its anonymous device
+    number) again; skip when that cannot be made. Each pool gives out its lowest free
+    number: another mount of the machine may hold the freed one (it is retried until that
+    lets it go) or free a lower one (held, in a mount moved aside, so that the next try
+    goes higher)."""
+    want: Tuple[int, ...] = (first.id, os.makedev(first.major, first.minor))[: 2 if device else 1]
+    got = want
+    for attempt in range(ATTEMPTS):
+        tmpfs(target, source)
+        got = (fdinfo_mount_id(target), os.stat(target).st_dev)[: len(want)]
+        if got == want:
+            return
+        if all(g < w for g, w in zip(got, want)):  # below in every pool: fill that hole
+            aside = target.parent / "aside" / str(attempt)
+            aside.mkdir(parents=True)
+            mount(target, aside, None, MS_MOVE)
+        else:
+            umount(target)
+            time.sleep(min(0.05, 0.001 * (attempt + 1)))  # a pause, longer each time, while it is held
+    what = "legacy id and device number" if device else "legacy id"
+    pytest.skip(
+        f"the kernel did not hand out the {what} {want} again in {ATTEMPTS} remounts (last {got}): "
+        "other mounts of this machine hold them"
+    )
 
 
 @isolated
@@ -71,6 +109,8 @@ def test_is_mounted_with_a_loop_device_and_its_image(tmp_path: Path) -> None:
 
 @isolated
 def test_still_mounted_is_false_after_umount_even_when_the_legacy_id_is_reused(tmp_path: Path) -> None:
+    if not mountprobe.capabilities().statmount.usable:
+        pytest.skip(f"unique mount ids need statmount, Linux 6.8 (this is {os.uname().release})")
     (tmp_path / "p").mkdir()
     tmpfs(tmp_path / "p", "first")
     first = mountprobe.mount_at(tmp_path / "p")
@@ -78,10 +118,10 @@ def test_still_mounted_is_false_after_umount_even_when_the_legacy_id_is_reused(t
     assert mountprobe.still_mounted(first)
     umount(tmp_path / "p")
     assert not mountprobe.still_mounted(first)
-    tmpfs(tmp_path / "p", "first")
+    _remount_reusing(tmp_path / "p", "first", first, device=False)
     second = mountprobe.mount_at(tmp_path / "p")
     assert second is not None
-    assert second.id == first.id  # the kernel handed out the same legacy id at once
+    assert second.id == first.id
     assert second.unique_id != first.unique_id
     assert not mountprobe.still_mounted(first)
     assert mountprobe.still_mounted(second)
@@ -100,7 +140,7 @@ def test_still_mounted_without_unique_ids_compares_identity_fields(tmp_path: Pat
     assert api.last_answer().strategy == "mountinfo"  # type: ignore[union-attr]
     umount(tmp_path / "p")
     assert not mountprobe.still_mounted(legacy)
-    tmpfs(tmp_path / "p", "second")  # same legacy id and even the same anonymous device
+    _remount_reusing(tmp_path / "p", "second", first, device=True)  # same legacy id, same device
     again = mountprobe.mount_at(tmp_path / "p")
     assert again is not None and (again.id, again.devno) == (legacy.id, legacy.devno)
     assert not mountprobe.still_mounted(legacy)
@@ -114,9 +154,9 @@ def test_without_unique_ids_an_identical_remount_is_indistinguishable(tmp_path: 
     first = mountprobe.mount_at(tmp_path / "p")
     assert first is not None
     umount(tmp_path / "p")
-    tmpfs(tmp_path / "p", "same")
+    _remount_reusing(tmp_path / "p", "same", first, device=True)
     assert mountprobe.still_mounted(first._replace(unique_id=None)) is True
-    assert mountprobe.still_mounted(first) is False
+    assert mountprobe.still_mounted(first) is (first.unique_id is None)  # unique ids tell them apart
 
 
 @isolated

@@ -35,6 +35,7 @@ from _ns import (
 )
 from _ns import mount as sys_mount
 from _oracle import fdinfo_mount_id, unique_id, visible_at
+from _pace import hang_deadline
 from _seccomp import fail_syscalls, statx_without_unique_ids
 from _waiting import waiting, when_waiting
 
@@ -661,6 +662,11 @@ def _sigint_default() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _command_deadline() -> float:
+    """Of one command, only to catch a hang (tests/_pace.py)."""
+    return hang_deadline(starts=1, floor=20)
+
+
 def _watch_cli(*args: str) -> subprocess.Popen[bytes]:
     """``mountprobe watch`` started, and up and watching (waiting for its first event)."""
     proc = subprocess.Popen(
@@ -669,7 +675,7 @@ def _watch_cli(*args: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         preexec_fn=_sigint_default,
     )
-    until = time.monotonic() + 60  # only a hang is too slow
+    until = time.monotonic() + hang_deadline(starts=1, floor=60)  # only a hang is too slow
     while not waiting(proc.pid):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < until, "the watch command never waited"
@@ -686,7 +692,7 @@ def test_the_watch_command_prints_ndjson_and_stops_after_the_first_event(tmp_pat
     os.mkdir(target)
     proc = _watch_cli("-J", "--first-only", "--under", str(tmp_path), "--action", "mount", "--timeout", "60")
     tmpfs(target, "cli")
-    out, err = proc.communicate(timeout=20)
+    out, err = proc.communicate(timeout=_command_deadline())
     assert proc.returncode == 0, err
     (line,) = out.splitlines()
     row = json.loads(line)
@@ -697,16 +703,17 @@ def test_the_watch_command_prints_ndjson_and_stops_after_the_first_event(tmp_pat
 
 @isolated
 def test_the_watch_command_table_and_its_exit_statuses(tmp_path: Path) -> None:
-    # The command must see three changes before its timeout, from its start: the one
-    # deadline of this file that a very slow machine could miss.
-    proc = _watch_cli("--under", str(tmp_path), "--timeout", "8")
+    # The command must see three changes before its timeout, from its start: a deadline
+    # of the machine's pace (tests/_pace.py), which the command waits out before it exits.
+    seconds = hang_deadline(starts=3, floor=8)
+    proc = _watch_cli("--under", str(tmp_path), "--timeout", str(seconds))
     assert proc.stdout is not None
     tmpfs(tmp_path, "table")
     lines = [proc.stdout.readline().decode(), proc.stdout.readline().decode()]  # each event is flushed
     sys_mount(None, tmp_path, None, MS_REMOUNT | MS_RDONLY)
     lines.append(proc.stdout.readline().decode())
     umount(tmp_path)
-    out, err = proc.communicate(timeout=20)
+    out, err = proc.communicate(timeout=seconds + _command_deadline())
     assert proc.returncode == 0, err
     lines = "".join(lines + [out.decode()]).splitlines()
     assert lines[0].split() == ["ACTION", "TARGET", "SOURCE", "FSTYPE", "OPTIONS", "OLD-TARGET", "OLD-OPTIONS"]
@@ -714,11 +721,12 @@ def test_the_watch_command_table_and_its_exit_statuses(tmp_path: Path) -> None:
     assert lines[2].split()[-1].startswith("rw,relatime") and " ro,relatime" in lines[2]
 
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "mountprobe", "watch", *args], capture_output=True, timeout=20)
+        command = [sys.executable, "-m", "mountprobe", "watch", *args]
+        return subprocess.run(command, capture_output=True, timeout=_command_deadline())
 
     interrupted = _watch_cli("--under", str(tmp_path))
     interrupted.send_signal(signal.SIGINT)
-    out, err = interrupted.communicate(timeout=20)
+    out, err = interrupted.communicate(timeout=_command_deadline())
     assert (interrupted.returncode, out, err) == (130, b"", b"")  # Ctrl-C: quiet, 130
     quiet = run("--under", str(tmp_path), "--timeout", "0.3")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (1, b"", b"")  # the time passed, no event
