@@ -85,8 +85,9 @@ _ENCODING = sys.getfilesystemencoding()
 _ERRORS = sys.getfilesystemencodeerrors()
 
 
-# Set in every reply that asked for them (KERNEL.md 2.3); MNT_POINT is missing for mounts
-# outside this root, the other strings when empty.
+# Set in every reply that asked for them (do_statmount() in the kernel's fs/namespace.c, since
+# 6.8: these are always filled; a string's bit only when the string was written): MNT_POINT is
+# missing for mounts outside this root, the other strings when empty.
 _ALWAYS = k.STATMOUNT_SB_BASIC | k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_ROOT | k.STATMOUNT_FS_TYPE
 
 
