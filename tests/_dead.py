@@ -15,7 +15,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import pickle
 import select
 import signal
 import struct
@@ -24,7 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
-from _ns import MNT_DETACH, in_user_namespace, mount, read_until_closed, umount
+from _child import Child, Hung
+from _ns import MNT_DETACH, in_user_namespace, mount, umount
 
 # linux/fuse.h
 FUSE_LOOKUP, FUSE_GETATTR, FUSE_STATFS, FUSE_INIT = 1, 3, 17, 26
@@ -51,45 +51,13 @@ class Timeout:
 
 def within(seconds: float, query: Callable[[], Any], setup: Optional[Callable[[], None]] = None) -> Any:
     """Run ``query()`` in a forked child (after ``setup()``, e.g. a seccomp filter) and return
-    its result, or the exception it raised, or a Timeout when it hangs (the child is killed)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
+    its result, or the exception it raised, or a Timeout when it hangs (the child is killed;
+    one stuck on a FUSE request the server has read dies when the server does)."""
+    with Child(query, setup, grace=0.2) as child:
         try:
-            if setup is not None:
-                setup()
-            try:
-                outcome: Any = ("value", query())
-            except BaseException as exc:  # the caller asserts on it
-                outcome = ("error", exc)
-            data = pickle.dumps(outcome)
-        except BaseException as exc:
-            data = pickle.dumps(("error", RuntimeError(f"cannot report: {exc!r}")))
-        while data:
-            data = data[os.write(write_end, data) :]
-        os._exit(0)
-    os.close(write_end)
-    try:
-        report = read_until_closed(read_end, seconds)
-        if report is None:
-            os.kill(pid, signal.SIGKILL)
-            # A FUSE request the server has read cannot be interrupted, even by SIGKILL:
-            # such a child dies when the server does (the test's pid namespace ends).
-            for _ in range(20):
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    break
-                time.sleep(0.01)
-            pid = 0
+            return child.report(seconds).value
+        except Hung:
             return Timeout(seconds)
-    finally:
-        os.close(read_end)
-        if pid:
-            os.waitpid(pid, 0)
-    if not report:
-        return RuntimeError("the query's process died without a report")
-    _, value = pickle.loads(report)
-    return value
 
 
 def _nonblocking_read_all(fd: int) -> bytes:
