@@ -113,7 +113,7 @@ def _json_row(m: Mount, columns: List[str]) -> Dict[str, Any]:
 def _json_flat(mounts: List[Mount], columns: List[str]) -> str:
     """What ``json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)`` writes for
     the rows of ``mounts``, built line by line with the C string encoder: with an indent,
-    json.dumps runs in pure Python, several times slower at 10,000 rows."""
+    json.dumps runs in pure Python, far slower on a large table."""
     try:
         from _json import encode_basestring as quoted  # what json uses, without importing json
     except ImportError:  # an interpreter without the C accelerator
@@ -170,7 +170,7 @@ def _json(text: str) -> None:
     # Bytes that are not UTF-8 live in str as lone surrogates U+DC80..U+DCFF (PEP 383); write
     # them as \udcXX escapes, so that the output stays valid UTF-8 JSON and Python's
     # json.loads plus os.fsencode give back the exact bytes. Only if there are any: the
-    # encoder finds them, where a scan would cost 8 ms at 10,000 mounts.
+    # encoder finds them, where a scan of the whole text would cost every run.
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:
@@ -451,7 +451,7 @@ def _watch_row(cells: List[bytes], columns: List[str]) -> None:
 
 
 # The commands and their options, parsed by hand: argparse (with the gettext, locale and
-# shutil it pulls in) costs a command 20 ms of start-up, more than the rest of ``find``.
+# shutil it pulls in) would weigh on every command's start-up (scripts/bench_startup.py).
 # command: (help, positional metavar or "", {option: (attribute, metavar or "" for a flag, help)})
 _OUTPUT = {
     "-J": ("json", "", 'findmnt\'s JSON ({"filesystems": [...]})'),

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
         strategy: str
         declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
 
-else:  # the same classes from collections: importing typing (and the re it imports) costs
-    # every command 8 ms of start-up
+else:  # the same classes from collections: typing (and the re it imports) would weigh on
+    # every command's start-up (scripts/bench_startup.py, tests/test_startup_imports.py)
     _MountFields = namedtuple(
         "Mount",
         "id parent_id unique_id parent_unique_id major minor root mountpoint options fstype source "
@@ -47,8 +47,8 @@ class Mount(_MountFields):
     """One mount, with the fields of a ``/proc/self/mountinfo`` line plus unique ids.
 
     A named tuple rather than a frozen dataclass: ``list_mounts`` builds tens of thousands of
-    these, and building one costs a ninth of a frozen dataclass (192 ns against 1,722 ns,
-    ``scripts/bench_record.py``).
+    these, and a named tuple is far cheaper to build than a frozen dataclass
+    (``scripts/bench_record.py`` times both).
     """
 
     __slots__ = ()
@@ -112,10 +112,10 @@ def parents_first(mounts: List[Mount]) -> List[Mount]:
 
 class collector_paused:
     """Pause the cyclic garbage collector while thousands of records are built. They hold no
-    cycles, yet every 700 new containers trigger a scan of the growing young generation: on
-    10,000 mountinfo lines that doubles the parse (28 ms against 15 ms measured). The
+    cycles, yet every 700 new containers trigger a scan of the growing young generation, so
+    that a large table is scanned again and again (``scripts/bench_parse.py`` parses one). The
     collector is re-enabled only if it was on. ``active=False`` does nothing. (A class, not
-    contextlib: importing contextlib costs a command 3 ms of start-up.)"""
+    contextlib, which no command imports otherwise: start-up, ``scripts/bench_startup.py``.)"""
 
     def __init__(self, active: bool = True) -> None:
         self._active = active

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _new = tuple.__new__
 _ENCODING = sys.getfilesystemencoding()
 _ERRORS = sys.getfilesystemencodeerrors()
-_OCTAL: List[Pattern[bytes]] = []  # compiled on first need: importing re costs a command 8 ms
+_OCTAL: List[Pattern[bytes]] = []  # compiled on first need: re stays off a command's start-up
 _BYTES = {b"%03o" % i: bytes((i,)) for i in range(256)}
 _U32 = 0xFFFFFFFF
 

@@ -17,7 +17,6 @@ import fcntl
 import functools
 import operator
 import os
-import pickle
 import select
 import signal
 import struct
@@ -26,7 +25,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
-from _ns import MNT_DETACH, in_user_namespace, mount, read_until_closed, umount
+from _child import Child, Hung
+from _ns import MNT_DETACH, in_user_namespace, mount, umount
 from _pace import hang_deadline
 
 # linux/fuse.h
@@ -59,63 +59,15 @@ def within(
     stuck: Optional[Callable[[], bool]] = None,
 ) -> Any:
     """Run ``query()`` in a forked child (after ``setup()``, e.g. a seccomp filter) and return
-    its result, or the exception it raised, or a Timeout when it hangs (the child is killed):
-    when it has not answered within ``seconds``, or as soon as ``stuck()`` holds (a sign that
-    it never will, such as the dead server having got its request), however fast that is."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
+    its result, or the exception it raised, or a Timeout when it hangs (the child is killed;
+    one stuck on a FUSE request the server has read dies when the server does): when it has
+    not answered within ``seconds``, or as soon as ``stuck()`` holds (a sign that it never
+    will, such as the dead server having got its request), however fast that is."""
+    with Child(query, setup, grace=0.2) as child:
         try:
-            if setup is not None:
-                setup()
-            try:
-                outcome: Any = ("value", query())
-            except BaseException as exc:  # the caller asserts on it
-                outcome = ("error", exc)
-            data = pickle.dumps(outcome)
-        except BaseException as exc:
-            data = pickle.dumps(("error", RuntimeError(f"cannot report: {exc!r}")))
-        while data:
-            data = data[os.write(write_end, data) :]
-        os._exit(0)
-    os.close(write_end)
-    try:
-        report = _report(read_end, seconds, stuck)
-        if report is None:
-            os.kill(pid, signal.SIGKILL)
-            # A FUSE request the server has read cannot be interrupted, even by SIGKILL:
-            # such a child dies when the server does (the test's pid namespace ends).
-            for _ in range(20):
-                if os.waitpid(pid, os.WNOHANG)[0]:
-                    break
-                time.sleep(0.01)
-            pid = 0
+            return child.report(seconds, stuck).value
+        except Hung:
             return Timeout(seconds)
-    finally:
-        os.close(read_end)
-        if pid:
-            os.waitpid(pid, 0)
-    if not report:
-        return RuntimeError("the query's process died without a report")
-    _, value = pickle.loads(report)
-    return value
-
-
-def _report(fd: int, seconds: float, stuck: Optional[Callable[[], bool]]) -> Optional[bytes]:
-    """What the child wrote to ``fd`` until it closed it, or None for a hang."""
-    if stuck is None:
-        return read_until_closed(fd, seconds)
-    chunks: List[bytes] = []
-    until = time.monotonic() + seconds
-    while True:
-        if select.select([fd], [], [], 0.01)[0]:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-        elif stuck() or time.monotonic() > until:
-            return None
 
 
 def waits_on(fs: Any, query: Callable[[], Any]) -> Tuple[Any, Any]:

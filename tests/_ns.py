@@ -14,12 +14,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import select
 import signal
-import sys
-import time
-import traceback
-from typing import Any, Callable, List, Optional, TypeVar, Union
+from typing import Any, Callable, Optional, TypeVar, Union
+
+from _child import Child, Hung
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
@@ -112,27 +110,6 @@ def need_real_root() -> None:
         pytest.skip("needs real root (loop devices cannot be set up inside a user namespace)")
 
 
-def _report(fd: int, kind: bytes, text: str) -> None:
-    data = kind + text.encode("utf-8", "replace")
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-def read_until_closed(fd: int, seconds: float) -> Optional[bytes]:
-    """Everything written to pipe ``fd`` until its writer closes it, or None when that has
-    not happened within ``seconds``."""
-    chunks: List[bytes] = []
-    until = time.monotonic() + seconds
-    while True:
-        left = until - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return None
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-
-
 def isolated(test: F, deadline: Optional[Callable[[], float]] = None) -> F:
     """Run ``test`` in a child process inside a private mount namespace (see module doc),
     failing it when it has not finished by ``deadline()`` seconds (by default the deadline
@@ -144,62 +121,43 @@ def isolated(test: F, deadline: Optional[Callable[[], float]] = None) -> F:
         from _pace import hang_deadline
 
         seconds = deadline() if deadline is not None else hang_deadline(**TEST_WORK)
-        read_end, write_end = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read_end)
-            _run_in_namespaces(write_end, test, args, kwargs)
-        os.close(write_end)
-        try:
-            report = read_until_closed(read_end, seconds)
-            if report is None:
-                os.kill(pid, signal.SIGKILL)  # and with it the test's pid namespace
-                pytest.fail(f"test did not finish within {seconds:.0f} s (a hang)", pytrace=False)
-        finally:
-            os.close(read_end)
-            os.waitpid(pid, 0)
-        if report[:1] == b"S":
-            pytest.skip(report[1:].decode())
-        if report[:1] != b"P":
-            pytest.fail(report[1:].decode() or "the test's process died without a report", pytrace=False)
+
+        def run() -> Optional[str]:
+            """None when the test passed; why, when it skipped."""
+            try:
+                test(*args, **kwargs)
+            except pytest.skip.Exception as skip:
+                return str(skip)
+            return None
+
+        with Child(run, lambda: _enter_test_namespaces(kwargs.get("tmp_path"))) as child:
+            try:
+                ok, skipped, trace = child.report(seconds)
+            except Hung:  # killed, and with it the test's pid namespace
+                ok, skipped, trace = False, None, f"test did not finish within {seconds:.0f} s (a hang)"
+        if not ok:
+            pytest.fail(trace or str(skipped), pytrace=False)
+        if skipped is not None:
+            pytest.skip(skipped)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _run_in_namespaces(report: int, test: Callable[..., Any], args: Any, kwargs: Any) -> None:
-    """In the forked child: new mount and pid namespaces, then the test as the pid
-    namespace's init, so that every process it starts (a FUSE server, a query stuck on a
-    dead mount) is killed when it ends or when this process is killed at the deadline."""
-    import pytest
-
-    try:
-        enter_private_namespace(CLONE_NEWPID)
-        inner = os.fork()
-    except BaseException:
-        _report(report, b"F", traceback.format_exc())
-        os._exit(0)
+def _enter_test_namespaces(tmp_path: Optional[Pathish]) -> None:
+    """In the forked child: new mount and pid namespaces, then go on as the pid namespace's
+    init (this process waits for it and exits), so that every process the test starts (a
+    FUSE server, a query stuck on a dead mount) is killed when it ends or when this process
+    is killed at the deadline."""
+    enter_private_namespace(CLONE_NEWPID)
+    inner = os.fork()
     if inner:
-        os.close(report)
         os.waitpid(inner, 0)
         os._exit(0)
-    try:
-        _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
-        # A /proc of the new pid namespace, so that /proc/<pid> names the test's children.
-        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        if "tmp_path" in kwargs:
-            tmpfs(kwargs["tmp_path"], "scratch")
-        test(*args, **kwargs)
-        _report(report, b"P", "")
-    except pytest.skip.Exception as skip:
-        _report(report, b"S", str(skip))
-    except BaseException:
-        _report(report, b"F", traceback.format_exc())
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl")
+    # A /proc of the new pid namespace, so that /proc/<pid> names the test's children.
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if tmp_path is not None:
+        tmpfs(tmp_path, "scratch")
 
 
 def isolated_for(seconds: float = 0.0, starts: float = 0, forks: float = 0, queries: float = 0) -> Callable[[F], F]:
@@ -219,11 +177,5 @@ def isolated_for(seconds: float = 0.0, starts: float = 0, forks: float = 0, quer
 
 def forked(work: Callable[[], Any]) -> int:
     """Run ``work`` in a forked child (in this mount namespace) that exits when it returns
-    or raises; the child's pid."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            work()
-        finally:
-            os._exit(0)
-    return pid
+    or raises; the child's pid, for the caller to wait for or kill."""
+    return Child(work, report=False).pid

@@ -6,15 +6,18 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
-_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}[os.uname().machine]
+# AUDIT_ARCH_* of the architecture, and the numbers of seccomp(2) and of the filtered calls:
+# on another architecture the module still imports and a filter skips the test.
+_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine, 0)
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(os.uname().machine, 0)
 NUMBERS = {
     "x86_64": {"statx": 332, "name_to_handle_at": 303, "openat2": 437, "statmount": 457, "listmount": 458}
     | {"fanotify_init": 300, "openat": 257},
     "aarch64": {"statx": 291, "name_to_handle_at": 264, "openat2": 437, "statmount": 457, "listmount": 458}
     | {"fanotify_init": 262, "openat": 56},
-}[os.uname().machine]
+}.get(os.uname().machine, {})
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
@@ -28,6 +31,31 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
+def _prologue() -> List[bytes]:
+    """Kill a call made under another architecture's convention (its numbers name other
+    syscalls), then load the syscall number."""
+    if not _ARCH:
+        import pytest
+
+        pytest.skip(f"no seccomp numbers for {os.uname().machine} in tests/_seccomp.py")
+    return [_insn(_LD_ABS, 0, 0, 4), _insn(_JEQ, 1, 0, _ARCH), _insn(_RET, 0, 0, _KILL), _insn(_LD_ABS, 0, 0, 0)]
+
+
+def _rule(name: str, action: int, word: int = 0, bits: int = 0) -> List[bytes]:
+    """Return ``action`` for syscall ``name`` (with ``bits``: only when the argument word at
+    offset ``word`` of struct seccomp_data has one of them); otherwise go on to the next
+    rule with the syscall number loaded."""
+    if not bits:
+        return [_insn(_JEQ, 0, 1, NUMBERS[name]), _insn(_RET, 0, 0, action)]
+    return [
+        _insn(_JEQ, 0, 4, NUMBERS[name]),
+        _insn(_LD_ABS, 0, 0, word),
+        _insn(_JSET, 0, 1, bits),
+        _insn(_RET, 0, 0, action),
+        _insn(_LD_ABS, 0, 0, 0),
+    ]
+
+
 _JSET = 0x45  # BPF_JMP | BPF_JSET | BPF_K
 # Where a syscall's flags argument lies in struct seccomp_data (args[i] at 16 + 8 * i, low
 # word first on little-endian): name_to_handle_at(dfd, path, handle, mount_id, flags).
@@ -38,34 +66,31 @@ def fail_syscalls(errnos: Dict[str, int], when_flag: Optional[Dict[str, int]] = 
     """Install a filter on this process: each named syscall fails with its errno, or only
     when its flags argument has a bit of ``when_flag[name]`` (a kernel without that flag)."""
     when_flag = when_flag or {}
-    prog = [_insn(_LD_ABS, 0, 0, 4), _insn(_JEQ, 1, 0, _ARCH), _insn(_RET, 0, 0, _KILL)]
+    prog = _prologue()
     for name, err in errnos.items():
-        prog.append(_insn(_LD_ABS, 0, 0, 0))
-        if name in when_flag:
-            prog += [
-                _insn(_JEQ, 0, 3, NUMBERS[name]),
-                _insn(_LD_ABS, 0, 0, FLAGS_ARG[name]),
-                _insn(_JSET, 0, 1, when_flag[name]),
-            ]
-        else:
-            prog.append(_insn(_JEQ, 0, 1, NUMBERS[name]))
-        prog.append(_insn(_RET, 0, 0, _ERRNO | err))
-    prog.append(_insn(_RET, 0, 0, _ALLOW))
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code))
+        prog += _rule(name, _ERRNO | err, FLAGS_ARG.get(name, 0), when_flag.get(name, 0))
+    _install([*prog, _insn(_RET, 0, 0, _ALLOW)])
+
+
+def _install(prog: List[bytes], flags: int = 0) -> int:
+    """Install ``prog`` on this thread (seccomp(SECCOMP_SET_MODE_FILTER)); what the syscall
+    returns (the listener's fd with SECCOMP_FILTER_FLAG_NEW_LISTENER)."""
     libc = ctypes.CDLL(None, use_errno=True)
+    code = ctypes.create_string_buffer(b"".join(prog))
+    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
     if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
         raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    buf = ctypes.create_string_buffer(fprog)
-    if libc.prctl(22, 2, ctypes.c_void_p(ctypes.addressof(buf)), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
-        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+    libc.syscall.restype = ctypes.c_long
+    result = int(libc.syscall(_SYS_SECCOMP, 1, flags, fprog))  # SECCOMP_SET_MODE_FILTER
+    if result < 0:
+        raise OSError(ctypes.get_errno(), f"seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x})")
+    return result
 
 
 # A kernel from 5.8 to 6.7 ignores the unknown STATX_MNT_ID_UNIQUE bit: statx succeeds with
 # the legacy id in stx_mnt_id and STATX_MNT_ID (not _UNIQUE) in stx_mask. No errno can say
 # that, so a user-notification filter hands such calls to a supervisor thread, which makes
 # the call without the bit and writes the reply where the caller expects it.
-_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}[os.uname().machine]
 _RET_USER_NOTIF = 0x7FC00000
 _FLAG_NEW_LISTENER = 1 << 3
 _NOTIF = struct.Struct("=QII iIQ6Q")  # id, pid, flags, seccomp_data (nr, arch, ip, args)
@@ -112,24 +137,16 @@ def _supervise(prog: list[bytes], handle: Callable[[int, int, tuple[int, ...]], 
                 libc.ioctl(listener[0], _NOTIF_SEND, ctypes.create_string_buffer(resp))
 
     threading.Thread(target=supervise, daemon=True).start()
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = ctypes.create_string_buffer(struct.pack("=HxxxxxxQ", len(prog), ctypes.addressof(code)))
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(_SYS_SECCOMP, 1, _FLAG_NEW_LISTENER, fprog)  # SECCOMP_SET_MODE_FILTER
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
-    listener.append(fd)
+    listener.append(_install(prog, _FLAG_NEW_LISTENER))
     ready.set()
 
 
 def _hand_over(*names: str) -> list[bytes]:
     """A filter that hands the named syscalls to the supervisor and allows every other."""
-    prog = [_insn(_LD_ABS, 0, 0, 4), _insn(_JEQ, 1, 0, _ARCH), _insn(_RET, 0, 0, _KILL), _insn(_LD_ABS, 0, 0, 0)]
-    for i, name in enumerate(names):
-        prog.append(_insn(_JEQ, len(names) - i, 0, NUMBERS[name]))
-    return [*prog, _insn(_RET, 0, 0, _ALLOW), _insn(_RET, 0, 0, _RET_USER_NOTIF)]
+    prog = _prologue()
+    for name in names:
+        prog += _rule(name, _RET_USER_NOTIF)
+    return [*prog, _insn(_RET, 0, 0, _ALLOW)]
 
 
 def statx_without_unique_ids() -> None:
@@ -151,17 +168,7 @@ def statx_without_unique_ids() -> None:
         )
         return -ctypes.get_errno() if result < 0 else result
 
-    prog = [
-        _insn(_LD_ABS, 0, 0, 4),
-        _insn(_JEQ, 1, 0, _ARCH),
-        _insn(_RET, 0, 0, _KILL),
-        _insn(_LD_ABS, 0, 0, 0),
-        _insn(_JEQ, 0, 3, NUMBERS["statx"]),
-        _insn(_LD_ABS, 0, 0, MASK_ARG),
-        _insn(_JSET, 0, 1, STATX_MNT_ID_UNIQUE),
-        _insn(_RET, 0, 0, _RET_USER_NOTIF),
-        _insn(_RET, 0, 0, _ALLOW),
-    ]
+    prog = [*_prologue(), *_rule("statx", _RET_USER_NOTIF, MASK_ARG, STATX_MNT_ID_UNIQUE), _insn(_RET, 0, 0, _ALLOW)]
     _supervise(prog, without_the_bit)
 
 

@@ -8,14 +8,12 @@ fresh mount namespace, and shrunk to a short sequence that still fails (``shrink
 from __future__ import annotations
 
 import os
-import pickle
 import random
-import select
-import signal
 import subprocess
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from _child import Hung, run
 from _ns import (
     MNT_DETACH,
     MS_BIND,
@@ -278,31 +276,20 @@ def walk(root: bytes, seed: int, steps: int, tools_every: int = 0) -> Tuple[List
 
 def replay_fails(root: bytes, ops: Sequence[Op], deadline: float = 60.0) -> bool:
     """Does ``ops``, replayed from scratch in a fresh mount namespace, end in a difference?"""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        failed = True
-        try:
-            enter_private_namespace()
-            umount(root, MNT_DETACH)
-            prepare(root)
-            for step, op in enumerate(ops):
-                apply(root, op, step)
-            failed = bool(check(root))
-        finally:
-            os.write(write_end, pickle.dumps(failed))
-            os._exit(0)
-    os.close(write_end)
+
+    def replay() -> bool:
+        umount(root, MNT_DETACH)
+        prepare(root)
+        for step, op in enumerate(ops):
+            apply(root, op, step)
+        return bool(check(root))
+
     try:
-        if not select.select([read_end], [], [], deadline)[0]:
-            os.kill(pid, signal.SIGKILL)
-            return False
-        data = os.read(read_end, 64)
-    finally:
-        os.close(read_end)
-        os.waitpid(pid, 0)
-    return bool(data) and bool(pickle.loads(data))
+        return run(replay, deadline, enter_private_namespace)
+    except Hung:
+        return False
+    except Exception:  # a replay that cannot even run fails
+        return True
 
 
 def shrink(root: bytes, ops: List[Op], budget: float = 120.0) -> List[Op]:

@@ -1,8 +1,8 @@
-"""FIELD-NOTES section 4, table-driven: every public function and every command meets each
-bad input with its documented outcome. Errors raise the standard exception (never False),
-equivalent spellings give the canonical path's answer, and commands exit 1 with one line
-on stderr and no traceback. (No function takes a pid yet: the "exited pid" row belongs to
-the namespace work, issue 8.)"""
+"""Bad input, table-driven: every public function and every command meets each bad input (the rows
+of _errors, _follow_only_errors and _spellings below) with its documented outcome. Errors raise
+the standard exception (never False), equivalent spellings give the canonical path's answer,
+and commands exit 1 with one line on stderr and no traceback. (No function takes a pid yet: the
+"exited pid" row belongs to the namespace work, issue 8.)"""
 
 from __future__ import annotations
 

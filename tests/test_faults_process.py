@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-from _ns import isolated, read_until_closed, tmpfs
+from _child import run
+from _ns import isolated, tmpfs
 from _seccomp import CONTINUE, _hand_over, _supervise
 
 import mountprobe
@@ -182,31 +183,6 @@ def test_a_child_forked_while_another_thread_is_inside_the_first_probe_answers()
 # -- 7: a namespace file that is no regular file is never opened -------------------------------
 
 
-def _within_deadline(work: Callable[[], Any]) -> Any:
-    """``work()`` in a forked child: its result or its exception, or a failure if it hangs."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        try:
-            reply = pickle.dumps((True, work()))
-        except BaseException as exc:
-            reply = pickle.dumps((False, exc))
-        os.write(write_end, reply)
-        os._exit(0)
-    os.close(write_end)
-    data = read_until_closed(read_end, DEADLINE)
-    os.close(read_end)
-    if data is None:
-        os.kill(pid, 9)
-    os.waitpid(pid, 0)
-    assert data is not None, "hung"
-    ok, value = pickle.loads(data)
-    if not ok:
-        raise value
-    return value
-
-
 def _questions_with_ns(ns: Any) -> List[Callable[[], Any]]:
     return [
         lambda: mountprobe.list_mounts(ns=ns),
@@ -226,7 +202,7 @@ def test_ns_naming_a_fifo_a_socket_or_a_device_raises_value_error_without_openin
     for path in (fifo, tmp_path / "socket", "/dev/null", tmp_path, tmp_path / "file"):
         for ask in _questions_with_ns(path):
             with pytest.raises(ValueError, match="not a mount namespace file"):
-                _within_deadline(ask)
+                run(ask, DEADLINE)
     # The FIFO never had a reader: a writer that does not wait finds none.
     with pytest.raises(OSError) as caught:
         os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
@@ -243,7 +219,7 @@ def test_pid_in_a_fake_proc_whose_namespace_file_is_a_fifo_raises_without_hangin
     os.makedirs("/proc/1/ns")
     os.mkfifo("/proc/1/ns/mnt")
     with pytest.raises(ValueError, match="not a mount namespace file"):
-        _within_deadline(lambda: mountprobe.list_mounts(pid=1))
+        run(lambda: mountprobe.list_mounts(pid=1), DEADLINE)
 
 
 # -- 14: without /proc ------------------------------------------------------------------------

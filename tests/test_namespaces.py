@@ -10,12 +10,12 @@ import contextlib
 import errno
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Set, Tuple
 
+import _child
 import pytest
 from _ns import (
     CLONE_NEWNS,
@@ -24,7 +24,6 @@ from _ns import (
     forked,
     in_user_namespace,
     isolated,
-    read_until_closed,
     tmpfs,
     umount,
     unshare,
@@ -44,36 +43,21 @@ class Child:
     itself, then waits until released."""
 
     def __init__(self, build: Callable[[], None], ask: Callable[[], Any]) -> None:
-        report_r, report_w = os.pipe()
-        self._go_r, self._go_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            try:
-                os.close(report_r)
-                unshare(CLONE_NEWNS)
-                build()
-                os.write(report_w, pickle.dumps(("ok", _outcomes(ask))))
-            except BaseException as exc:
-                os.write(report_w, pickle.dumps(("error", repr(exc))))
-            finally:
-                os.close(report_w)
-                os.read(self._go_r, 1)
-                os._exit(0)
-        os.close(report_w)
-        data = read_until_closed(report_r, 60)
-        os.close(report_r)
-        assert data, "the child did not report"
-        status, self.answers = pickle.loads(data)
-        assert status == "ok", self.answers
-        self.inode = os.stat(f"/proc/{self.pid}/ns/mnt").st_ino
+        def setup() -> None:
+            unshare(CLONE_NEWNS)
+            build()
+
+        self._child = _child.Child(ask, setup, hold=True)
+        self.pid = self._child.pid
+        try:
+            self.answers = self._child.result(60)
+            self.inode = os.stat(f"/proc/{self.pid}/ns/mnt").st_ino
+        except BaseException:
+            self._child.kill()
+            raise
 
     def release(self) -> None:
-        os.write(self._go_w, b"g")
-        os.waitpid(self.pid, 0)
-
-
-def _outcomes(ask: Callable[[], Any]) -> Any:
-    return ask()
+        self._child.release()
 
 
 def _answers(paths: List[bytes], call: Callable[..., Any]) -> List[Tuple[str, Any]]:

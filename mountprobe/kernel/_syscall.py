@@ -46,7 +46,8 @@ def prototype(name: str, restype: Any, *argtypes: Any) -> Any:
 
 def untyped(name: str, restype: Any) -> Any:
     """A ``syscall(nr, ...)`` without argument types, for hot paths that pass arguments
-    already boxed as ctypes objects (0.35 us less per call than converting them)."""
+    already boxed as ctypes objects: ctypes then converts nothing per call (statmount once
+    per mount in a listing, ``scripts/bench_core.py``)."""
     if number(name) is None:
         return None
     call = libc["syscall"]  # a fresh function object: restype is ours alone
