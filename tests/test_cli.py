@@ -202,7 +202,8 @@ def test_output_into_a_closed_pipe_ends_quietly() -> None:
 
 @isolated
 def test_the_fast_json_writer_writes_what_json_dumps_writes(tmp_path: Path) -> None:
-    from mountprobe import commands, list_mounts
+    from mountprobe import list_mounts
+    from mountprobe.cli import commands
 
     build(tmp_path)
     mounts = list_mounts()

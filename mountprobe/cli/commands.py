@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 
-from .cli import PROG, _error, _flush, _os_error, _out
+from .output import PROG, error, flush, os_error, out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-    from .model import Mount
+    from ..model import Mount
 
 
 # findmnt's columns, by name: how each cell is computed from a Mount.
@@ -93,7 +93,7 @@ def _table(mounts: List[Mount], columns: List[str], depth: Optional[Dict[int, st
     widths = [max(len(_display(r[i])) for r in rows) for i in range(len(columns))]
     for row in rows:
         padded = [cell + b" " * (w - len(_display(cell))) for cell, w in zip(row, widths)]
-        _out(b" ".join(padded).rstrip() + b"\n")
+        out(b" ".join(padded).rstrip() + b"\n")
 
 
 def _display(cell: bytes) -> str:
@@ -178,7 +178,7 @@ def _json(text: str) -> None:
 
         text = re.sub("[\udc80-\udcff]", lambda s: f"\\u{ord(s.group()):04x}", text)
         data = text.encode("utf-8")
-    _out(data + b"\n")
+    out(data + b"\n")
 
 
 def _tree(mounts: List[Mount]) -> tuple[List[Mount], Dict[int, List[Mount]]]:
@@ -232,8 +232,8 @@ def _show(mounts: List[Mount], args: _Args, tree: bool) -> int:
 
 
 def _doctor(args: _Args) -> int:
-    from . import api, probe
-    from .errors import MountprobeError
+    from .. import api, probe
+    from ..errors import MountprobeError
 
     caps = probe.capabilities()
     _line("kernel interfaces:")
@@ -265,7 +265,7 @@ def _doctor(args: _Args) -> int:
 
 
 def _line(text: str) -> None:
-    _out(os.fsencode(text) + b"\n")
+    out(os.fsencode(text) + b"\n")
 
 
 def _pid(args: _Args) -> Optional[int]:
@@ -277,13 +277,13 @@ def _pid(args: _Args) -> Optional[int]:
 
 
 def _find(args: _Args) -> int:
-    from . import api
+    from .. import api
 
     return _show([api.mount_of(args.path, pid=_pid(args))], args, tree=False)
 
 
 def _list(args: _Args) -> int:
-    from . import api
+    from .. import api
 
     pid = _pid(args)
     if args.under is None:
@@ -294,7 +294,7 @@ def _list(args: _Args) -> int:
 
 
 def _namespaces(args: _Args) -> int:
-    from .namespaces import mount_namespaces
+    from .. import mount_namespaces
 
     found = mount_namespaces()
     if args.json:
@@ -315,7 +315,7 @@ def _namespaces(args: _Args) -> int:
 
 def _holders(args: _Args) -> int:
     """Like findmnt, 1 when nothing holds it."""
-    from .namespaces import holders
+    from .. import holders
 
     found = holders(args.path)
     columns = _columns(args.output) if args.output is not None else ["TARGET", "SOURCE", "FSTYPE"]
@@ -343,11 +343,11 @@ def _aligned(rows: List[List[bytes]]) -> None:
     widths = [max(len(_display(r[i])) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         padded = [cell + b" " * (w - len(_display(cell))) for cell, w in zip(row, widths)]
-        _out(b" ".join(padded).rstrip() + b"\n")
+        out(b" ".join(padded).rstrip() + b"\n")
 
 
 def _info(args: _Args) -> int:
-    from . import api
+    from .. import api
 
     m = api.mount_of(args.path, pid=_pid(args))
     answer = api.last_answer()
@@ -356,7 +356,7 @@ def _info(args: _Args) -> int:
     for name in fields:
         value = getattr(m, name)
         text = ",".join(value) if isinstance(value, tuple) else ("-" if value is None else str(value))
-        _out(f"{name:<{width}}  ".encode() + _cell_text(text) + b"\n")
+        out(f"{name:<{width}}  ".encode() + _cell_text(text) + b"\n")
     if answer is not None:
         _line(f"{'answered by':<{width}}  {answer.strategy}")
     return 0
@@ -411,7 +411,7 @@ def _watch(args: _Args) -> int:
     printed, 1 on an error or when the time passed without one (130 on Ctrl-C)."""
     import time
 
-    from . import events
+    from .. import events
 
     columns = _watch_columns(args.output)
     actions = set(events.ACTIONS)
@@ -439,7 +439,7 @@ def _watch(args: _Args) -> int:
                     if not printed:  # the header comes with the first event, as findmnt's does
                         _watch_row([c.encode() for c in columns], columns)
                     _watch_row([_cell_text(_event_cell(event, c)) for c in columns], columns)
-                _flush()
+                flush()
                 printed += 1
                 if args.first_only:
                     return 0
@@ -447,7 +447,7 @@ def _watch(args: _Args) -> int:
 
 def _watch_row(cells: List[bytes], columns: List[str]) -> None:
     padded = [cell + b" " * (_WIDTHS.get(c, 0) - len(_display(cell))) for cell, c in zip(cells, columns)]
-    _out(b" ".join(padded).rstrip() + b"\n")
+    out(b" ".join(padded).rstrip() + b"\n")
 
 
 # The commands and their options, parsed by hand: argparse (with the gettext, locale and
@@ -549,7 +549,7 @@ def _help(command: Optional[str]) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    raise _Exit(_error(f"{message} (see {PROG} --help)"))
+    raise _Exit(error(f"{message} (see {PROG} --help)"))
 
 
 def _parse(argv: Sequence[str]) -> _Args:
@@ -557,12 +557,12 @@ def _parse(argv: Sequence[str]) -> _Args:
     if not argv:
         _fail("a COMMAND is required")
     if argv[0] in ("-h", "--help"):
-        _out(_help(None).encode())
+        out(_help(None).encode())
         raise _Exit(0)
     if argv[0] == "--version":
-        from . import __version__
+        from .. import __version__
 
-        _out(f"{PROG} {__version__}\n".encode())
+        out(f"{PROG} {__version__}\n".encode())
         raise _Exit(0)
     command = argv[0]
     if command not in COMMAND_SPECS or command == "is-mountpoint":
@@ -577,7 +577,7 @@ def _parse(argv: Sequence[str]) -> _Args:
             positionals += words
             break
         if word in ("-h", "--help"):
-            _out(_help(command).encode())
+            out(_help(command).encode())
             raise _Exit(0)
         if not word.startswith("-") or word == "-":
             positionals.append(word)
@@ -613,17 +613,17 @@ def run(argv: Sequence[str]) -> int:
         return done.status
     commands = {"find": _find, "list": _list, "info": _info, "doctor": _doctor, "watch": _watch}
     run = {**commands, "namespaces": _namespaces, "holders": _holders}[args.command]
-    from .errors import MountprobeError
+    from ..errors import MountprobeError
 
     # The PATH the command was given, if any, to name in an error that names no file.
     path = args.path if COMMAND_SPECS[args.command][1] else args.under
     try:
         return run(args)
     except _UsageError as exc:
-        return _error(str(exc))
+        return error(str(exc))
     except OSError as exc:
-        return _error(_os_error(exc, path, args.command))
+        return error(os_error(exc, path, args.command))
     except ValueError as exc:
-        return _error(f"{path!r}: {exc}" if path is not None else f"{args.command}: {exc}")
+        return error(f"{path!r}: {exc}" if path is not None else f"{args.command}: {exc}")
     except MountprobeError as exc:
-        return _error(str(exc) or f"{args.command}: {type(exc).__name__}")
+        return error(str(exc) or f"{args.command}: {type(exc).__name__}")
