@@ -202,19 +202,23 @@ def test_output_into_a_closed_pipe_ends_quietly() -> None:
 
 @isolated
 def test_the_fast_json_writer_writes_what_json_dumps_writes(tmp_path: Path) -> None:
-    from mountprobe import commands, list_mounts
+    from mountprobe import list_mounts
+    from mountprobe.cli import columns, formats
 
     build(tmp_path)
     mounts = list_mounts()
     odd = mounts[0]._replace(fstype="", root="", source=None, options=(), super_options=())  # empty cells: null
     mounts += [odd, odd._replace(mountpoint='/a \udcff\n"quoted"', source="", root="/sub")]
-    for columns in (commands.DEFAULT_COLUMNS, list(commands.COLUMNS)):
-        rows = [commands._json_row(m, columns) for m in mounts]
-        assert commands._json_flat(mounts, columns) == json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)
-    assert commands._json_flat([], commands.DEFAULT_COLUMNS) == json.dumps({"filesystems": []}, indent=3)
+    for names in (columns.DEFAULT_COLUMNS, list(columns.COLUMNS)):
+        shown = columns.parse(None, names)
+        rows = [{c.key: c.json(m) for c in shown} for m in mounts]
+        assert formats.filesystems(mounts, shown) == json.dumps({"filesystems": rows}, ensure_ascii=False, indent=3)
+    assert formats.filesystems([], columns.parse(None, columns.DEFAULT_COLUMNS)) == json.dumps(
+        {"filesystems": []}, indent=3
+    )
 
 
-def test_options_are_read_as_argparse_reads_them() -> None:
+def test_options_are_read_in_every_spelling_of_a_value() -> None:
     expected = run("find", "/", "-o", "TARGET,ID").stdout
     for spelling in (["-oTARGET,ID", "/"], ["--output=TARGET,ID", "/"], ["--output", "TARGET,ID", "--", "/"]):
         assert run("find", *spelling).stdout == expected, spelling

@@ -1,0 +1,231 @@
+"""The commands other than ``is-mountpoint``: ``run`` reads the command line and runs one of
+the handlers (find, list, info, namespaces, holders, doctor; watch is in ``watch.py``), and
+reports what goes wrong as one line. Kept apart from ``cli/__init__.py`` so that
+``is-mountpoint`` never loads them."""
+
+from __future__ import annotations
+
+from . import columns, formats
+from .options import Exit, parse, takes_path
+from .output import UsageError, error, line, os_error, out
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+    from ..model import Mount
+    from .options import Args
+
+
+def _show(mounts: List[Mount], args: Args, tree: bool) -> int:
+    shown = columns.parse(args.output, columns.DEFAULT_COLUMNS)
+    if not tree:
+        if args.json:
+            formats.write(formats.filesystems(mounts, shown))
+        else:
+            formats.table(_rows(mounts, shown))
+        return 0
+    roots, children = _tree(mounts)
+    if args.json:
+
+        def nest(m: Mount) -> Dict[str, Any]:
+            row = {c.key: c.json(m) for c in shown}
+            if m.id in children:
+                row["children"] = [nest(c) for c in children[m.id]]
+            return row
+
+        formats.dump({"filesystems": [nest(m) for m in roots]})
+        return 0
+    ordered: List[Mount] = []
+    prefix: List[bytes] = []
+
+    def walk(m: Mount, lead: str, glyph: str) -> None:
+        ordered.append(m)
+        prefix.append((lead + glyph).encode())
+        kids = children.get(m.id, [])
+        for i, kid in enumerate(kids):
+            last = i == len(kids) - 1
+            walk(kid, lead + ("" if not glyph else ("  " if glyph == "└─" else "│ ")), "└─" if last else "├─")
+
+    for root in roots:
+        walk(root, "", "")
+    rows = _rows(ordered, shown)
+    for cells, lead in zip(rows[1:], prefix):
+        cells[0] = lead + cells[0]
+    formats.table(rows)
+    return 0
+
+
+def _rows(mounts: List[Mount], shown: List[columns.Column]) -> List[List[bytes]]:
+    """The table of ``mounts``: the header, then a row of cells per mount."""
+    return [[c.header.encode() for c in shown], *([c.text(m) for c in shown] for m in mounts)]
+
+
+def _tree(mounts: List[Mount]) -> Tuple[List[Mount], Dict[int, List[Mount]]]:
+    ids = {m.id for m in mounts}
+    children: Dict[int, List[Mount]] = {}
+    roots: List[Mount] = []
+    for m in mounts:
+        if m.parent_id in ids and m.parent_id != m.id:
+            children.setdefault(m.parent_id, []).append(m)
+        else:
+            roots.append(m)
+    return roots, children
+
+
+def _pid(args: Args) -> Optional[int]:
+    if args.task is None:
+        return None
+    if not args.task.isdigit() or int(args.task) <= 0:
+        raise UsageError(f"{args.command}: -N takes a process id, not {args.task!r}")
+    return int(args.task)
+
+
+def _find(args: Args) -> int:
+    from .. import api
+
+    return _show([api.mount_of(args.path, pid=_pid(args))], args, tree=False)
+
+
+def _list(args: Args) -> int:
+    from .. import api
+
+    pid = _pid(args)
+    if args.under is None:
+        mounts = api.list_mounts(pid=pid)
+    else:
+        mounts = api.mounts_under(args.under, include_self=True, pid=pid)
+    return _show(mounts, args, tree=args.tree)
+
+
+def _info(args: Args) -> int:
+    from .. import api
+
+    m = api.mount_of(args.path, pid=_pid(args))
+    answer = api.last_answer()
+    fields = [*m._fields, "read_only", "propagation", "devno"]
+    width = max(map(len, fields))
+    for name in fields:
+        value = getattr(m, name)
+        text = ",".join(value) if isinstance(value, tuple) else ("-" if value is None else str(value))
+        out(f"{name:<{width}}  ".encode() + columns.cell_text(text) + b"\n")
+    if answer is not None:
+        line(f"{'answered by':<{width}}  {answer.strategy}")
+    return 0
+
+
+def _namespaces(args: Args) -> int:
+    from .. import mount_namespaces
+
+    found = mount_namespaces()
+    if args.json:
+        rows = [
+            {"ns": n.inode, "id": n.id, "mounts": n.mounts, "pids": list(n.pids), "command": n.command} for n in found
+        ]
+        formats.dump({"namespaces": rows})
+        return 0
+    table = [[b"NS", b"ID", b"MOUNTS", b"NPROCS", b"PID", b"COMMAND"]]
+    for n in found:
+        cells = [n.inode, n.id, n.mounts, len(n.pids), n.pids[0] if n.pids else None, n.command]
+        table.append([columns.cell_text(c) for c in cells])
+    formats.table(table)
+    return 0
+
+
+def _holders(args: Args) -> int:
+    """Like findmnt, 1 when nothing holds it."""
+    from .. import holders
+
+    found = holders(args.path)
+    # Without -o, fewer columns than list's: the namespace's come first. +COLS adds to list's.
+    if args.output is None:
+        shown = columns.parse(None, columns.HOLDERS_COLUMNS)
+    else:
+        shown = columns.parse(args.output, columns.DEFAULT_COLUMNS)
+    if args.json:
+        rows = []
+        for h in found:
+            row = {"ns": h.namespace.inode, "ns-id": h.namespace.id, "pids": list(h.namespace.pids)}
+            row.update({c.key: c.json(h.mount) for c in shown})
+            rows.append(row)
+        formats.dump({"holders": rows})
+    else:
+        table = [[b"NS", b"PID", *(c.header.encode() for c in shown)]]
+        for h in found:
+            first = h.namespace.pids[0] if h.namespace.pids else None
+            table.append(
+                [columns.cell_text(h.namespace.inode), columns.cell_text(first), *(c.text(h.mount) for c in shown)]
+            )
+        formats.table(table)
+    return 0 if found else 1
+
+
+def _doctor(args: Args) -> int:
+    from .. import api, probe
+    from ..errors import MountprobeError
+
+    caps = probe.capabilities()
+    line("kernel interfaces:")
+    for iface in (caps.statx, caps.openat2, caps.name_to_handle_at, caps.listmount, caps.statmount, caps.procfs):
+        line(f"  {iface.name:<18} {iface.status:<10} {iface.detail}".rstrip())
+    line("questions (asked about /):")
+    asks: Dict[str, Callable[[], object]] = {
+        "is_mountpoint": lambda: api.is_mountpoint("/"),
+        "is_mountpoint(bind=False)": lambda: api.is_mountpoint("/", bind=False),
+        "mount_of": lambda: api.mount_of("/"),
+        "mount_at": lambda: api.mount_at("/"),
+        "mounts_under": lambda: api.mounts_under("/proc"),
+        "list_mounts": lambda: api.list_mounts(),
+    }
+    failed = 0
+    for question, ask in asks.items():
+        try:
+            ask()
+        except (MountprobeError, OSError) as exc:
+            line(f"  {question:<26} ERROR {exc}")
+            failed = 1
+            continue
+        answer = api.last_answer()
+        assert answer is not None
+        line(f"  {question:<26} {answer.strategy}")
+        for name, why in answer.declined:
+            line(f"  {'':<26}   not {name}: {why}")
+    return failed
+
+
+def _watch(args: Args) -> int:
+    from . import watch
+
+    return watch.run(args)
+
+
+HANDLERS: Dict[str, Callable[[Args], int]] = {
+    "find": _find,
+    "list": _list,
+    "info": _info,
+    "namespaces": _namespaces,
+    "holders": _holders,
+    "watch": _watch,
+    "doctor": _doctor,
+}
+
+
+def run(argv: Sequence[str]) -> int:
+    try:
+        args = parse(argv)
+    except Exit as done:  # help, version, or a usage error already printed
+        return done.status
+    from ..errors import MountprobeError
+
+    # The PATH the command was given, if any, to name in an error that names no file.
+    path = args.path if takes_path(args.command) else args.under
+    try:
+        return HANDLERS[args.command](args)
+    except UsageError as exc:
+        return error(str(exc))
+    except OSError as exc:
+        return error(os_error(exc, path, args.command))
+    except ValueError as exc:
+        return error(f"{path!r}: {exc}" if path is not None else f"{args.command}: {exc}")
+    except MountprobeError as exc:
+        return error(str(exc) or f"{args.command}: {type(exc).__name__}")
