@@ -54,17 +54,17 @@ import select
 import time
 from collections import namedtuple
 
-from . import _paths
-from ._seconds import LONGEST_WAIT, seconds
-from .errors import MountprobeError, Unsupported
-from .kernel import fanotify as kf
-from .model import Mount
+from .. import _paths
+from .._seconds import LONGEST_WAIT, seconds
+from ..errors import MountprobeError, Unsupported
+from ..kernel import fanotify as kf
+from ..model import Mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
-    from ._paths import PathArg
+    from .._paths import PathArg
 
     _Check = Callable[[], Tuple[bool, Optional[Mount]]]
 
@@ -193,7 +193,7 @@ class Watcher:
             raise ValueError(f"backend must be {FANOTIFY!r}, {POLL!r} or None, not {backend!r}")
         self._under: Optional[bytes] = None
         if under is not None:
-            from .strategies import _resolve
+            from ..strategies import _resolve
 
             self._under = _resolve.canonical(_paths.to_bytes(under))
         self._fan: Optional[int] = None
@@ -230,7 +230,7 @@ class Watcher:
         self._view: Dict[int, Mount] = {_key(m): m for m in self._listing()}
 
     def _fanotify(self) -> int:
-        from .probe import capabilities
+        from ..probe import capabilities
 
         caps = capabilities()
         if not caps.statmount_records or not caps.listmount.usable:
@@ -243,21 +243,21 @@ class Watcher:
         """The whole table: by statmount where it gives whole records (unique ids in every
         record, never a torn read), else one mountinfo read keyed by legacy ids only (the
         unique ids it may carry come and go with races in the read)."""
-        from .strategies import statmount
+        from ..strategies import statmount
 
         try:
             return statmount.every_mount()
         except Unsupported:
             if self._fan is not None:
                 raise
-        from . import api
+        from .. import api
 
         return [m._replace(unique_id=None, parent_unique_id=None) for m in api.list_mounts()]
 
     def _describe(self, mnt_id: int) -> Union[Mount, str]:
         """The mount's record now, else why not: GONE (detached: its DETACH follows) or
         HIDDEN (attached outside this process's root, which no table here shows)."""
-        from .strategies import statmount
+        from ..strategies import statmount
 
         try:
             return statmount.describe(mnt_id, False)
@@ -455,7 +455,7 @@ def wait_for_mount(
     them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
     ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
     number of seconds >= 0). Woken by the kernel on each change in the namespace."""
-    from . import api
+    from .. import api
 
     limit = seconds(timeout, "wait_for_mount")
 
@@ -479,7 +479,7 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
     mounted at it (a mount uncovered below counts as still mounted); None when nothing was
     mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
     limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
-    from . import api
+    from .. import api
 
     limit = seconds(timeout, "wait_for_unmount")
 
