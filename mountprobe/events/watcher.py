@@ -1,4 +1,4 @@
-"""Mount events: ``watch()``, ``wait_for_mount()`` and ``wait_for_unmount()``.
+"""Mount events: ``watch()`` and its ``Watcher``.
 
 A ``Watcher`` keeps a view of the namespace's mounts (id -> Mount) and turns the kernel's
 signals into ``Event(action, mount, old)`` records. Two backends, best first:
@@ -41,9 +41,6 @@ mount that comes and goes between them is not seen; a mount seen at another plac
 the old options) then a ``remount``. Its cost per wake-up is one listing of the namespace.
 
 Neither sees propagation changes (``--make-shared``), which raise no kernel signal.
-
-The waits need no view: each change in the namespace wakes them (``POLLPRI`` on mountinfo,
-else a fanotify group), and they ask their one question again.
 """
 
 from __future__ import annotations
@@ -56,17 +53,15 @@ from collections import namedtuple
 
 from .. import _paths
 from .._seconds import LONGEST_WAIT, seconds
-from ..errors import MountprobeError, Unsupported
+from ..errors import Unsupported
 from ..kernel import fanotify as kf
 from ..model import Mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+    from typing import Dict, Iterator, List, NamedTuple, Optional, Union
 
     from .._paths import PathArg
-
-    _Check = Callable[[], Tuple[bool, Optional[Mount]]]
 
     class _EventFields(NamedTuple):
         action: str
@@ -405,102 +400,3 @@ def watch(*, under: Optional[PathArg] = None, backend: Optional[str] = None) -> 
     (the default takes fanotify where the kernel and privileges allow); the module docs say
     what each cannot see."""
     return Watcher(under, backend)
-
-
-# -- waiting ------------------------------------------------------------------------------
-
-
-class _Bell:
-    """Wakes on any mount change in this namespace: POLLPRI on mountinfo, else a fanotify group."""
-
-    def __init__(self) -> None:
-        fd = _mountinfo_fd()
-        self._fan = fd is None
-        self._fd = _fanotify_group() if fd is None else fd
-
-    def wait(self, left: float) -> None:
-        """Until a change, or ``left`` seconds (> 0, inf included) have passed, or one day."""
-        left = min(left, LONGEST_WAIT)
-        if self._fan:
-            ready = select.select([self._fd], [], [], left)[0]
-            if ready:
-                kf.mount_events(self._fd)
-            return
-        _poll_pri(self._fd, max(1, int(left * 1000 + 0.999)))
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-
-def _wait(check: _Check, timeout: Optional[float], limit: float, what: str) -> Optional[Mount]:
-    until = time.monotonic() + limit
-    bell = _Bell()  # before the first check: a change after it rings
-    try:
-        while True:
-            done, found = check()
-            if done:
-                return found
-            left = until - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(errno.ETIMEDOUT, f"{what}: not within {timeout} s")
-            bell.wait(left)
-    finally:
-        bell.close()
-
-
-def wait_for_mount(
-    path: PathArg, *, source: Optional[PathArg] = None, fstype: Optional[str] = None, timeout: Optional[float]
-) -> Mount:
-    """Block until a mount matching ``source`` and ``fstype`` (as ``is_mounted`` matches
-    them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
-    ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
-    number of seconds >= 0). Woken by the kernel on each change in the namespace."""
-    from .. import api
-
-    limit = seconds(timeout, "wait_for_mount")
-
-    def check() -> Tuple[bool, Optional[Mount]]:
-        try:
-            if api.is_mounted(path, source=source, fstype=fstype):
-                return True, api.mount_at(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass  # not there yet: the mount may come with it
-        return False, None
-
-    found = _wait(check, timeout, limit, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
-    if found is None:  # unmounted between the check and mount_at: rare, and said plainly
-        raise MountprobeError(f"{os.fsdecode(_paths.to_bytes(path))}: mounted, then gone before it could be read")
-    return found
-
-
-def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[float]) -> Optional[Mount]:
-    """Block until the mount is gone; return it as last seen. Given a ``Mount``: until that
-    very mount is detached (``still_mounted`` is False). Given a path: until nothing is
-    mounted at it (a mount uncovered below counts as still mounted); None when nothing was
-    mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
-    limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
-    from .. import api
-
-    limit = seconds(timeout, "wait_for_unmount")
-
-    if isinstance(path_or_mount, Mount):
-        m = path_or_mount
-
-        def gone() -> Tuple[bool, Optional[Mount]]:
-            return not api.still_mounted(m), m
-
-        return _wait(gone, timeout, limit, f"wait_for_unmount({m.mountpoint!r})")
-    path = path_or_mount
-    last = [api.mount_at(path)]  # a missing path raises here: the caller named a wrong one
-
-    def empty() -> Tuple[bool, Optional[Mount]]:
-        try:
-            now = api.mount_at(path)
-        except (FileNotFoundError, NotADirectoryError):
-            now = None  # removed after its umount
-        if now is None:
-            return True, last[0]
-        last[0] = now
-        return False, now
-
-    return _wait(empty, timeout, limit, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")
