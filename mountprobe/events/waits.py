@@ -12,12 +12,13 @@ import os
 import select
 import time
 
-from .. import _paths
+from .. import _paths, api
 from .._seconds import LONGEST_WAIT, seconds
 from ..errors import MountprobeError
 from ..kernel import fanotify as kf
 from ..model import Mount
-from .watcher import _fanotify_group, _mountinfo_fd, _poll_pri
+from .fanotify import group
+from .poll import open_mountinfo, poll_pri
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,9 +33,9 @@ class _Bell:
     """Wakes on any mount change in this namespace: POLLPRI on mountinfo, else a fanotify group."""
 
     def __init__(self) -> None:
-        fd = _mountinfo_fd()
+        fd = open_mountinfo()
         self._fan = fd is None
-        self._fd = _fanotify_group() if fd is None else fd
+        self._fd = group() if fd is None else fd
 
     def wait(self, left: float) -> None:
         """Until a change, or ``left`` seconds (> 0, inf included) have passed, or one day."""
@@ -44,7 +45,7 @@ class _Bell:
             if ready:
                 kf.mount_events(self._fd)
             return
-        _poll_pri(self._fd, max(1, int(left * 1000 + 0.999)))
+        poll_pri(self._fd, max(1, int(left * 1000 + 0.999)))
 
     def close(self) -> None:
         os.close(self._fd)
@@ -73,8 +74,6 @@ def wait_for_mount(
     them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
     ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
     number of seconds >= 0). Woken by the kernel on each change in the namespace."""
-    from .. import api
-
     limit = seconds(timeout, "wait_for_mount")
 
     def check() -> Tuple[bool, Optional[Mount]]:
@@ -97,8 +96,6 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
     mounted at it (a mount uncovered below counts as still mounted); None when nothing was
     mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
     limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
-    from .. import api
-
     limit = seconds(timeout, "wait_for_unmount")
 
     if isinstance(path_or_mount, Mount):
