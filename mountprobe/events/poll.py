@@ -20,6 +20,7 @@ import select
 
 from .. import api
 from ..errors import Unsupported
+from ..mountinfo import _sources
 from ..strategies.statmount import every_mount
 from .backend import resync
 
@@ -34,8 +35,9 @@ NAME = "poll"
 
 
 def open_mountinfo() -> Optional[int]:
-    """This thread's mountinfo, open for its ``POLLPRI``; None where there is none."""
-    for path in ("/proc/thread-self/mountinfo", "/proc/self/mountinfo"):
+    """This thread's mountinfo, open for its ``POLLPRI`` (the files ``read_mountinfo``
+    tries, in its order); None where there is none."""
+    for path in _sources():
         try:
             return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
