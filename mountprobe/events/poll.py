@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import select
 
-from .. import api
 from ..errors import Unsupported
 from ..mountinfo import _sources
 from ..strategies.statmount import every_mount
@@ -110,6 +109,8 @@ class PollBackend:
             return every_mount()
         except Unsupported:
             pass
+        from .. import api  # only here: the watch command on statmount needs no chain
+
         return [m._replace(unique_id=None, parent_unique_id=None) for m in api.list_mounts()]
 
     def changes(self, view: View, in_scope: InScope) -> List[Event]:

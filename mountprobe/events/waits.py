@@ -12,7 +12,7 @@ import os
 import select
 import time
 
-from .. import _paths, api
+from .. import _paths
 from .._seconds import LONGEST_WAIT, seconds
 from ..errors import MountprobeError
 from ..kernel import fanotify as kf
@@ -74,6 +74,8 @@ def wait_for_mount(
     them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
     ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
     number of seconds >= 0). Woken by the kernel on each change in the namespace."""
+    from .. import api  # on the first wait: importing events (the watch command) needs none
+
     limit = seconds(timeout, "wait_for_mount")
 
     def check() -> Tuple[bool, Optional[Mount]]:
@@ -96,6 +98,8 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
     mounted at it (a mount uncovered below counts as still mounted); None when nothing was
     mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
     limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
+    from .. import api  # on the first wait: importing events (the watch command) needs none
+
     limit = seconds(timeout, "wait_for_unmount")
 
     if isinstance(path_or_mount, Mount):
