@@ -1,0 +1,120 @@
+"""The ``poll`` backend (any kernel with ``/proc``), and mountinfo's change signal.
+
+``POLLPRI`` on ``/proc/thread-self/mountinfo`` (raised on every change of the namespace's
+table: ``mounts_poll()`` in the kernel's ``fs/proc_namespace.c``), then a fresh listing
+diffed against the last, as ``findmnt --poll`` does. Mounts are matched by unique id where
+statmount gives one (6.8), else by legacy id together with device, root, type and source:
+the kernel reuses legacy ids and device numbers at once, and a new mount that agrees with
+the old one in all of these shows as a remount of it where the options differ, and not at
+all where they do not. It reports differences between two listings: a mount that comes and
+goes between them is not seen; a mount seen at another place is one ``move`` (however many
+moves there were); a mount seen with other options, one ``remount``; a mount seen both
+moved and remounted gives a ``move`` (to the new place, with the old options) then a
+``remount``. Its cost per wake-up is one listing of the namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+
+from ..errors import Unsupported
+from ..mountinfo import _sources
+from ..strategies.statmount import every_mount
+from .backend import resync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
+
+    from ..model import Mount
+    from .backend import Event, InScope, View
+
+NAME = "poll"
+
+
+def open_mountinfo() -> Optional[int]:
+    """This thread's mountinfo, open for its ``POLLPRI`` (the files ``read_mountinfo``
+    tries, in its order); None where there is none."""
+    for path in _sources():
+        try:
+            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+    return None
+
+
+def poll_pri(fd: int, timeout_ms: int = 0) -> List[Tuple[int, int]]:
+    """Wait up to ``timeout_ms`` for ``POLLPRI`` on ``fd``; each poll of mountinfo that
+    reports a change consumes it."""
+    p = select.poll()
+    p.register(fd, select.POLLPRI)
+    return p.poll(timeout_ms)
+
+
+class MountinfoSignal:
+    """Has the namespace's table changed since the last ``rang()``? Two opens of mountinfo:
+    the doorbell in the watcher's epoll set (any poll of it, an event loop's included,
+    consumes its signal) and the one polled here to know."""
+
+    def __init__(self, check: int, bell: int) -> None:
+        self._check: Optional[int] = check
+        self._bell: Optional[int] = bell
+
+    @classmethod
+    def open(cls) -> Optional[MountinfoSignal]:
+        """The signal; None where no mountinfo can be opened (no ``/proc``)."""
+        check = open_mountinfo()
+        if check is None:
+            return None
+        bell = open_mountinfo()
+        if bell is None:
+            os.close(check)
+            return None
+        return cls(check, bell)
+
+    def fds(self) -> List[Tuple[int, int]]:
+        return [] if self._bell is None else [(self._bell, select.EPOLLPRI)]
+
+    def rang(self) -> bool:
+        return self._check is not None and bool(poll_pri(self._check))
+
+    def close(self) -> None:
+        for fd in (self._check, self._bell):
+            if fd is not None:
+                os.close(fd)
+        self._check = self._bell = None
+
+
+class PollBackend:
+    """Each signal of mountinfo: a fresh listing, diffed against the view."""
+
+    name = NAME
+
+    def __init__(self) -> None:
+        signal = MountinfoSignal.open()
+        if signal is None:
+            raise Unsupported("no /proc/self/mountinfo to poll")
+        self._mountinfo = signal
+        self.overflows = 0  # no queue to overflow: each listing is whole
+
+    def fds(self) -> List[Tuple[int, int]]:
+        return self._mountinfo.fds()
+
+    def listing(self) -> List[Mount]:
+        """The whole table: by statmount where it gives whole records (unique ids in every
+        record, never a torn read), else one mountinfo read keyed by legacy ids only (the
+        unique ids it may carry come and go with races in the read)."""
+        try:
+            return every_mount()
+        except Unsupported:
+            pass
+        from .. import api  # only here: the watch command on statmount needs no chain
+
+        return [m._replace(unique_id=None, parent_unique_id=None) for m in api.list_mounts()]
+
+    def changes(self, view: View, in_scope: InScope) -> List[Event]:
+        return resync(view, self.listing()) if self._mountinfo.rang() else []
+
+    def close(self) -> None:
+        self._mountinfo.close()
