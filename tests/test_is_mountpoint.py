@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from _ns import isolated
@@ -58,7 +59,7 @@ def test_symlink_to_a_mount_point_is_followed_unless_asked_not_to(tmp_path: Path
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_root_is_a_mount_point(strategy: api.Chain) -> None:
+def test_root_is_a_mount_point(strategy: Callable[..., bool]) -> None:
     assert strategy(b"/", True) is True  # type: ignore[operator]
     assert strategy(b"//", True) is True  # type: ignore[operator]
     assert strategy(b"/proc/..", True) is True  # type: ignore[operator]
@@ -92,11 +93,11 @@ def test_file_bind_mount_is_a_mount_point_and_file_slash_is_not_a_directory(tmp_
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_a_missing_path_raises_file_not_found_never_false(strategy: api.Chain) -> None:
+def test_a_missing_path_raises_file_not_found_never_false(strategy: Callable[..., bool]) -> None:
     with pytest.raises(FileNotFoundError):
-        strategy(b"/nonexistent/path", True)  # type: ignore[operator]
+        strategy(b"/nonexistent/path", True)
     with pytest.raises(FileNotFoundError):
-        strategy(b"/nonexistent", False)  # type: ignore[operator]
+        strategy(b"/nonexistent", False)
 
 
 def test_a_missing_path_raises_through_the_api() -> None:
