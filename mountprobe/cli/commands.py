@@ -11,10 +11,12 @@ from .output import UsageError, error, line, os_error, out
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
     from ..model import Mount
     from .options import Args
+
+    T = TypeVar("T")
 
 
 def _show(mounts: List[Mount], args: Args, tree: bool) -> int:
@@ -114,10 +116,23 @@ def _info(args: Args) -> int:
     return 0
 
 
+def _one_line_warnings(ask: Callable[[], T]) -> T:
+    """``ask()``, with each warning it gives (a partial answer: no /proc, only the caller's
+    namespace seen) printed as one line, as every other message of the command is."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = ask()
+    for w in caught:
+        error(f"warning: {w.message}")
+    return found
+
+
 def _namespaces(args: Args) -> int:
     from .. import mount_namespaces
 
-    found = mount_namespaces()
+    found = _one_line_warnings(mount_namespaces)
     if args.json:
         rows = [
             {"ns": n.inode, "id": n.id, "mounts": n.mounts, "pids": list(n.pids), "command": n.command} for n in found
@@ -136,7 +151,7 @@ def _holders(args: Args) -> int:
     """Like findmnt, 1 when nothing holds it."""
     from .. import holders
 
-    found = holders(args.path)
+    found = _one_line_warnings(lambda: holders(args.path))
     # Without -o, fewer columns than list's: the namespace's come first. +COLS adds to list's.
     if args.output is None:
         shown = columns.parse(None, columns.HOLDERS_COLUMNS)
