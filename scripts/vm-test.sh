@@ -36,6 +36,8 @@
 #   MOUNTPROBE_VM_SMP      guest CPUs (default 1)
 #   MOUNTPROBE_VM_TIMEOUT  seconds before qemu is killed (default 4800)
 #   MOUNTPROBE_VM_LOG      also copy the guest's pytest output to this file
+#   MOUNTPROBE_VM_WATCH=N  every N s, write the guest's process tree (and the kernel stack of
+#                          any D-state process) to RUN/share/out/ps.txt, for a stuck run
 # Passed into the guest: CI, PYTEST_ADDOPTS, HYPOTHESIS_PROFILE and every MOUNTPROBE_* that
 # is not MOUNTPROBE_VM_* (e.g. MOUNTPROBE_WALK_STEPS, MOUNTPROBE_WALK_SEED).
 set -euo pipefail
@@ -211,6 +213,7 @@ done
 
 {
     printf 'venv=%q\nkdir=%q\nkver=%q\n' "$venv" "$kdir" "$kver"
+    [[ -z ${MOUNTPROBE_VM_WATCH:-} ]] || printf 'VM_WATCH=%q\n' "$MOUNTPROBE_VM_WATCH"
     printf 'pytest_args=('
     printf '%q ' "${pytest_args[@]}"
     printf ')\n'
@@ -251,6 +254,20 @@ read -r up _ </proc/uptime
 echo "@@MOUNTPROBE-VM up uptime=$up kernel=$(uname -r)"
 cd /src || exit 1
 export PYTHONPATH=/src
+if [[ -n ${VM_WATCH:-} ]]; then # every VM_WATCH s: the guest's processes, for a run that seems stuck
+    (
+        while sleep "$VM_WATCH"; do
+            {
+                date
+                ps -eo pid,ppid,stat,etime,time,wchan:24,args --forest
+                for p in /proc/[0-9]*; do
+                    [[ $(cut -d' ' -f3 "$p/stat" 2>/dev/null) == D ]] && echo "${p#/proc/} D:" && cat "$p/stack"
+                done
+            } >/vm/out/ps.tmp 2>&1
+            mv /vm/out/ps.tmp /vm/out/ps.txt
+        done
+    ) &
+fi
 "$venv/bin/python" -m pytest "${pytest_args[@]}" 2>&1 | tee /vm/out/pytest.txt
 status=${PIPESTATUS[0]}
 echo "$status" >/vm/out/status
@@ -376,6 +393,7 @@ if [[ -f $share/out/status ]]; then
     cp "$share/out/pytest.txt" "$results/pytest.txt"
     [[ -z ${MOUNTPROBE_VM_LOG:-} ]] || cp "$share/out/pytest.txt" "$MOUNTPROBE_VM_LOG"
 fi
+[[ ! -f $share/out/ps.txt ]] || cp "$share/out/ps.txt" "$results/ps.txt"
 echo "${status:-none}" >"$results/status"
 if [[ -z $status ]]; then
     [[ $qemu_status == 124 ]] && say "qemu killed after ${vm_timeout} s"
