@@ -36,8 +36,9 @@
 #   MOUNTPROBE_VM_SMP      guest CPUs (default 1)
 #   MOUNTPROBE_VM_TIMEOUT  seconds before qemu is killed (default 4800)
 #   MOUNTPROBE_VM_LOG      also copy the guest's pytest output to this file
-#   MOUNTPROBE_VM_WATCH=N  every N s, write the guest's process tree (and the kernel stack of
-#                          any D-state process) to RUN/share/out/ps.txt, for a stuck run
+#   MOUNTPROBE_VM_WATCH=N  every N s, write the guest's process tree (and each user process's
+#                          syscall and kernel stack) to RUN/share/out/ps.txt (kept in
+#                          results/), for a run that seems stuck
 # Passed into the guest: CI, PYTEST_ADDOPTS, HYPOTHESIS_PROFILE and every MOUNTPROBE_* that
 # is not MOUNTPROBE_VM_* (e.g. MOUNTPROBE_WALK_STEPS, MOUNTPROBE_WALK_SEED).
 set -euo pipefail
@@ -260,8 +261,10 @@ if [[ -n ${VM_WATCH:-} ]]; then # every VM_WATCH s: the guest's processes, for a
             {
                 date
                 ps -eo pid,ppid,stat,etime,time,wchan:24,args --forest
-                for p in /proc/[0-9]*; do
-                    [[ $(cut -d' ' -f3 "$p/stat" 2>/dev/null) == D ]] && echo "${p#/proc/} D:" && cat "$p/stack"
+                for p in /proc/[0-9]*; do # user processes: their syscall and kernel stack
+                    [[ -s $p/cmdline ]] || continue
+                    echo "${p#/proc/} $(cut -d' ' -f3 "$p/stat" 2>/dev/null) syscall: $(cat "$p/syscall" 2>/dev/null)"
+                    cat "$p/stack" 2>/dev/null
                 done
             } >/vm/out/ps.tmp 2>&1
             mv /vm/out/ps.tmp /vm/out/ps.txt
