@@ -262,7 +262,7 @@ if [[ -n ${VM_WATCH:-} ]]; then # every VM_WATCH s: the guest's processes, for a
                 date
                 ps -eo pid,ppid,stat,etime,time,wchan:24,args --forest
                 for p in /proc/[0-9]*; do # user processes: their syscall and kernel stack
-                    [[ -s $p/cmdline ]] || continue
+                    [[ -n $(tr -d '\0' <"$p/cmdline" 2>/dev/null) ]] || continue # not a kernel thread
                     echo "${p#/proc/} $(cut -d' ' -f3 "$p/stat" 2>/dev/null) syscall: $(cat "$p/syscall" 2>/dev/null)"
                     cat "$p/stack" 2>/dev/null
                 done
