@@ -42,6 +42,9 @@
 # Passed into the guest: CI, PYTEST_ADDOPTS, HYPOTHESIS_PROFILE and every MOUNTPROBE_* that
 # is not MOUNTPROBE_VM_* (e.g. MOUNTPROBE_WALK_STEPS, MOUNTPROBE_WALK_SEED).
 set -euo pipefail
+# The whole script is one { } group: bash parses it before running it, so editing or checking
+# out this file while a run is under way cannot change what the run does next.
+{
 
 die() {
     echo "vm-test: $*" >&2
@@ -399,6 +402,10 @@ fi
 [[ ! -f $share/out/ps.txt ]] || cp "$share/out/ps.txt" "$results/ps.txt"
 echo "${status:-none}" >"$results/status"
 if [[ -z $status ]]; then
+    if [[ -f $share/out/pytest.txt ]]; then # what pytest wrote before the end
+        cp "$share/out/pytest.txt" "$results/pytest.txt"
+        [[ -z ${MOUNTPROBE_VM_LOG:-} ]] || cp "$share/out/pytest.txt" "$MOUNTPROBE_VM_LOG"
+    fi
     [[ $qemu_status == 124 ]] && say "qemu killed after ${vm_timeout} s"
     say "the guest reported no pytest status (qemu exit $qemu_status); console: $results/console.log"
     exit 3
@@ -407,3 +414,4 @@ summary=$(grep -v '^[[:space:]]*$' "$share/out/pytest.txt" | tail -n 1)
 say "$kver: $summary"
 say "$kver: pytest exit $status, qemu wall ${wall} s, boot to first command ${booted:-?} s"
 exit "$status"
+}
