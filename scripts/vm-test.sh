@@ -213,6 +213,14 @@ done
         [[ -L $l ]] && links+=("${l#/}:$(readlink "$l")")
     done
     echo "VM_LINKS='${links[*]}'"
+    # The host's top-level folders and those of /var and /var/lib, empty, with their modes:
+    # tests bind over FHS folders such as /srv, and look for a /var/lib/private nobody may not
+    # search.
+    dirs=()
+    for d in /* /var/* /var/lib/*; do
+        [[ -d $d && ! -L $d && $d =~ ^/[A-Za-z0-9._/+-]*$ ]] && dirs+=("$d:$(stat -c %a "$d")")
+    done
+    echo "VM_DIRS='${dirs[*]}'"
 } >"$share/init.conf"
 
 {
@@ -344,6 +352,7 @@ done
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 vmrun $r/vm || fail "9p vmrun"
 . $r/vm/init.conf
 mkdir -p $r/usr $r/etc $r/proc $r/sys $r/dev $r/tmp $r/run $r/root $r/mnt $r/src $r/var/tmp $r/var/lib
+for d in $VM_DIRS; do [ -e "$r${d%:*}" ] || mkdir -p -m "${d##*:}" "$r${d%:*}"; done
 mount --bind $r/host/usr $r/usr || fail "bind /usr"
 for l in $VM_LINKS; do ln -s "${l#*:}" "$r/${l%%:*}"; done
 cp -a $r/host/etc/. $r/etc/ 2>/dev/null
