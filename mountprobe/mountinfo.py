@@ -10,9 +10,12 @@ the exact bytes, non-UTF-8 ones included.
 from __future__ import annotations
 
 import _thread
+import errno
 import os
+import stat
 import sys
 import warnings
+from io import FileIO
 from itertools import chain, repeat
 
 from .errors import MountprobeError, ParseError, ParseWarning
@@ -22,6 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from re import Match, Pattern
     from typing import Callable, Dict, List, Optional, Tuple
+
+    from ._paths import PathArg
 
     LineFilter = Callable[[List[bytes]], bool]
     _Rest = Tuple[
@@ -282,7 +287,12 @@ def parse_mountinfo(data: bytes, *, strict: bool = False) -> List[Mount]:
     """Parse mountinfo text into records, in file order. A malformed line is skipped with a
     ``ParseWarning`` naming its line number, or raises ``ParseError`` with ``strict=True``;
     the rest of the table is never lost."""
-    return _entries(bytes(data), strict)
+    if type(data) is not bytes:
+        try:  # not bytes(data): bytes(10**9) is a gigabyte of zeros, bytes([...]) a list's ints
+            data = bytes(memoryview(data))
+        except TypeError:
+            raise TypeError(f"parse_mountinfo() takes bytes-like data, not {type(data).__name__}") from None
+    return _entries(data, strict)
 
 
 def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
@@ -366,33 +376,80 @@ def _sources() -> List[str]:
     ]
 
 
-def read_mountinfo(path: Optional[str] = None, *, consistent: bool = False) -> bytes:
-    """The whole mountinfo of the calling thread (or the file at ``path``).
+def read_mountinfo(path: Optional[PathArg] = None, *, consistent: bool = False) -> bytes:
+    """The whole mountinfo of the calling thread (or the file at ``path``: a ``str``,
+    ``bytes`` or ``os.PathLike`` naming a regular file, which procfs files are).
 
     The kernel hands out whole lines, one seq_file page per read(2), so a line is never
     split while each read asks for a page or more; between reads it drops its lock, so the
     text is no snapshot while mounts change (stable mounts are never missed since 5.8). With
     ``consistent=True`` the file is read again until two reads agree (at most 10 times, then
     ``MountprobeError``), for callers that need one consistent view."""
+    if path is not None:
+        with _open_regular(path) as file:
+            return _read(file, os.fsdecode(path), consistent)
     errors: List[str] = []
-    for candidate in [path] if path else _sources():
+    for candidate in _sources():
         try:
-            file = open(candidate, "rb", buffering=0)  # noqa: SIM115 (closed below)
+            file = _open_regular(candidate)
         except FileNotFoundError as exc:
-            if path:
-                raise
             errors.append(f"{candidate}: {exc.strerror}")
             continue
         with file:
-            data = file.readall()
-            for _ in range(10 if consistent else 0):
-                file.seek(0)
-                again = file.readall()
-                if again == data:
-                    break
-                data = again
-            else:
-                if consistent:
-                    raise MountprobeError(f"{candidate} changed on each of 10 reads")
-            return data
+            return _read(file, candidate, consistent)
     raise ProcUnavailable("cannot read mountinfo (is /proc mounted?): " + "; ".join(errors))
+
+
+def _read(file: FileIO, name: str, consistent: bool) -> bytes:
+    data = file.readall()
+    for _ in range(10 if consistent else 0):
+        file.seek(0)
+        again = file.readall()
+        if again == data:
+            return data
+        data = again
+    if consistent:
+        raise MountprobeError(f"{name} changed on each of 10 reads")
+    return data
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _open_regular(path: PathArg) -> FileIO:
+    """``path`` opened for reading, once it is known to name a regular file. The type is
+    checked on an ``O_PATH`` descriptor, which opens nothing: opening a FIFO for reading
+    waits for a writer, and opening a device runs its driver. The file is then opened with
+    ``O_NONBLOCK`` (a path swapped for a FIFO meanwhile does not block, and a regular file
+    that waits for data, like ``/proc/kmsg``, fails with EAGAIN rather than hangs) and must
+    still be the file that was checked."""
+    if isinstance(path, int):  # bool included; open() would take it as a descriptor
+        raise TypeError(
+            f"read_mountinfo() takes a path (str, bytes or os.PathLike), not {type(path).__name__}: "
+            "a descriptor is not accepted (pass f'/proc/self/fd/{fd}' to reopen one)"
+        )
+    name = os.fspath(path)  # TypeError for anything that is not a path
+    if not name:
+        raise ValueError("read_mountinfo(): empty path")
+    probe = os.open(name, os.O_PATH | os.O_CLOEXEC)
+    try:
+        before = os.fstat(probe)
+    finally:
+        os.close(probe)
+    kind = stat.S_IFMT(before.st_mode)
+    if kind != stat.S_IFREG:
+        what = _KINDS.get(kind, "not a regular file")
+        code = errno.EISDIR if kind == stat.S_IFDIR else errno.EINVAL
+        raise OSError(code, f"mountinfo is read from regular files only, and this is {what}", name)
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        raise OSError(errno.EAGAIN, "the file was replaced while it was opened", name)
+    return FileIO(fd, "rb")
