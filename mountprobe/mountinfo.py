@@ -16,7 +16,7 @@ import stat
 import sys
 import warnings
 from io import FileIO
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 
 from .errors import MountprobeError, ParseError, ParseWarning
 from .model import Mount, collector_paused
@@ -232,10 +232,14 @@ def _parse(
         if data[-1:] == b"\r":
             data = data[:-1]
     lines = data.split(b"\n")
-    todo = lines if needle is None else [line for line in lines if needle in line]
+    if needle is None:
+        todo, numbers = lines, None
+    else:
+        numbers = [n for n, line in enumerate(lines) if needle in line]
+        todo = [lines[n] for n in numbers]
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
     # line parsed and the count matched.
-    for line, u in zip(todo, repeat(None) if ids is None else chain(ids, repeat(None))):
+    for index, line, u in zip(count(), todo, repeat(None) if ids is None else chain(ids, repeat(None))):
         try:
             # Spaces inside names are always escaped: five fields, then the rest.
             f = line.split(b" ", 5)
@@ -268,7 +272,7 @@ def _parse(
                 why = "fewer than 10 fields"
             else:
                 why = "mount id is not a number"
-            lineno = next(n for n, other in enumerate(lines, 1) if other is line)
+            lineno = 1 + (index if numbers is None else numbers[index])
             if strict:
                 raise ParseError(why, lineno, line) from None
             warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=4)
