@@ -124,3 +124,32 @@ def test_filtered_parses_name_the_line_number_in_the_whole_table() -> None:
     assert warned_lines(lambda d: mountinfo.find_at(d, b"/m"), data) == [3, 6]
     assert warned_lines(lambda d: mountinfo.find_under(d, b"/", True), data) == [3, 6]
     assert warned_lines(lambda d: mountinfo.find_by_id(d, 21), data) == [3, 6]
+
+
+def test_the_parser_keeps_nothing_between_calls() -> None:
+    # Issue 15, fault 18 (unbounded caches): every memo of the parser lives for one call.
+    import gc
+    import tracemalloc
+
+    def distinct(i: int) -> bytes:
+        return b'%d 1 0:%d /r%d /m%d rw,x%d shared:%d - fs%d src%d rw,opt%d,context="a:c%d,c1"\n' % (
+            (i + 2,) + (i,) * 9
+        )
+
+    mountprobe.parse_mountinfo(distinct(0))
+    mountinfo.split_options(b"warm,up")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for i in range(2_000):
+            mountprobe.parse_mountinfo(distinct(i) + distinct(i + 1))
+            mountinfo.split_options(b'opt%d,context="x:c%d,c1"' % (i, i))
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    files = [tracemalloc.Filter(True, mountinfo.__file__), tracemalloc.Filter(True, mountprobe.model.__file__)]
+    grown = sum(
+        stat.size_diff for stat in after.filter_traces(files).compare_to(before.filter_traces(files), "filename")
+    )
+    assert grown < 10_000, f"{grown} bytes kept by the parser after 2,000 calls"
