@@ -1,10 +1,17 @@
 """The ``/proc/<pid>/mountinfo`` format: a lossless parser, its filters, and the reader.
 
-Bytes in, bytes until the very end: lines are split only on ``\\n`` and fields only on a
-single space (never ``splitlines()`` or ``split()``: a raw ``\\r``, ``\\v`` or U+2028 in a
-path is not a line break), and only the kernel's own escapes, a backslash and three octal
-digits, are decoded. Names then go through ``os.fsdecode``, so ``os.fsencode`` gives back
-the exact bytes, non-UTF-8 ones included.
+Lines are split only on ``\\n`` and fields only on a single space (never ``splitlines()`` or
+``split()``: a raw ``\\r``, ``\\v`` or U+2028 in a path is not a line break), and only the
+kernel's own escapes, a backslash and three octal digits, are decoded. Names come out as
+``os.fsdecode`` gives them, so ``os.fsencode`` gives back the exact bytes, non-UTF-8 ones
+included.
+
+The table is decoded once, whole, and split as text: decoding each field on its own costs
+more than all the splitting. That is exact for UTF-8 (the file-system encoding of nearly
+every Linux Python), ASCII and Latin-1, where the separators (newline, space, comma, quote,
+backslash) never occur inside another character, and ``surrogateescape`` keeps every other
+byte. Any other encoding is parsed through Latin-1, which maps each byte to one character,
+and the names are then re-decoded (``_Codec``).
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ import stat
 import sys
 import warnings
 from io import FileIO
-from itertools import chain, count, repeat
 
 from .errors import MountprobeError, ParseError, ParseWarning
 from .model import Mount, collector_paused
@@ -28,17 +34,40 @@ if TYPE_CHECKING:
 
     from ._paths import PathArg
 
-    LineFilter = Callable[[List[bytes]], bool]
+    LineFilter = Callable[[List[str]], bool]
+    _Tags = Tuple[Optional[int], Optional[int], Optional[int], bool]
+    _Tail = Tuple[str, Optional[str], Tuple[str, ...]]
     _Rest = Tuple[
         Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool
     ]
 
 _new = tuple.__new__
-_ENCODING = sys.getfilesystemencoding()
-_ERRORS = sys.getfilesystemencodeerrors()
 _OCTAL: List[Pattern[bytes]] = []  # compiled on first need: importing re costs a command 8 ms
 _BYTES = {b"%03o" % i: bytes((i,)) for i in range(256)}
 _U32 = 0xFFFFFFFF
+# Per-parse memos: values longer than this are one per mount (overlay layer lists), so
+# hashing them costs more than it saves; and no memo holds more entries than this.
+_MEMO_KEY_MAX = 256
+_MEMO_MAX = 2048
+
+
+class _Codec:
+    """How text is decoded: ``pivot`` (with ``pivot_errors``) splits and unescapes the table;
+    where the file-system encoding is not safe to split after decoding, the pivot is Latin-1
+    and ``redecode`` turns each name into what ``os.fsdecode`` gives for its bytes."""
+
+    __slots__ = ("pivot", "pivot_errors", "redecode")
+
+    def __init__(self, encoding: str, errors: str) -> None:
+        self.redecode: Optional[Callable[[str], str]] = None
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "ascii", "latin-1", "iso8859-1", "iso-8859-1"):
+            self.pivot, self.pivot_errors = encoding, errors
+        else:
+            self.pivot, self.pivot_errors = "latin-1", "strict"
+            self.redecode = lambda text: text.encode("latin-1").decode(encoding, errors)
+
+
+_CODEC = _Codec(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 class ProcUnavailable(MountprobeError):
@@ -67,6 +96,23 @@ def _byte_of(match: Match[bytes]) -> bytes:
     return _BYTES[match.group(1)]
 
 
+def _unescape_text(text: str) -> str:
+    """``unescape`` of a field already decoded with the pivot. The escapes of paths yield
+    ASCII characters, which decode alike alone or among their neighbours' bytes, so they
+    are replaced in the text (the backslash last, so that what it yields never starts
+    another escape) once every other backslash is known to start one of them; any other
+    escape is decoded on the field's bytes."""
+    done = text.replace("\\040", " ")  # by far the most common one
+    if "\\" in done:
+        done = done.replace("\\011", "\t").replace("\\012", "\n")
+        if "\\" in done:
+            if done.count("\\") != done.count("\\134"):
+                codec = _CODEC
+                return unescape(text.encode(codec.pivot, codec.pivot_errors)).decode(codec.pivot, codec.pivot_errors)
+            done = done.replace("\\134", "\\")
+    return done
+
+
 def escape(raw: bytes) -> bytes:
     """Escape a path the way the kernel writes fields 4 and 5 (``mangle_path``)."""
     return raw.replace(b"\\", b"\\134").replace(b" ", b"\\040").replace(b"\t", b"\\011").replace(b"\n", b"\\012")
@@ -75,122 +121,150 @@ def escape(raw: bytes) -> bytes:
 def split_options(raw: bytes) -> Tuple[str, ...]:
     """Split super options (field 11, or statmount ``mnt_opts``) on the commas that are not
     inside double quotes (SELinux ``context="...:c1,c2"``), and decode each item."""
-    if b'"' in raw:
-        items: List[bytes] = []
-        start, quoted = 0, False
-        for i, byte in enumerate(raw):
-            if byte == 0x22:
-                quoted = not quoted
-            elif byte == 0x2C and not quoted:
-                items.append(raw[start:i])
-                start = i + 1
-        items.append(raw[start:])
-    else:
-        items = raw.split(b",")
-    if b"\\" in raw:
-        items = [unescape(item) for item in items]
-    return tuple([item.decode(_ENCODING, _ERRORS) for item in items if item])
+    codec = _CODEC
+    items = _split_super(raw.decode(codec.pivot, codec.pivot_errors))
+    redecode = codec.redecode
+    return items if redecode is None else tuple([redecode(item) for item in items])
+
+
+def _split_super(raw: str) -> Tuple[str, ...]:
+    items = raw.split(",")
+    if '"' in raw:  # rejoin the pieces of a quoted value: inside it, the quotes so far are odd
+        joined: List[str] = []
+        open_item: Optional[str] = None
+        for item in items:
+            odd = item.count('"') & 1
+            if open_item is None:
+                if odd:
+                    open_item = item
+                else:
+                    joined.append(item)
+            else:
+                open_item += "," + item
+                if odd:
+                    joined.append(open_item)
+                    open_item = None
+        if open_item is not None:
+            joined.append(open_item)
+        items = joined
+    if "\\" in raw:
+        items = [_unescape_text(item) if "\\" in item else item for item in items]
+    if "" in items:
+        return tuple([item for item in items if item])
+    return tuple(items)
 
 
 class _Bad(ValueError):
     pass
 
 
-def _text(raw: bytes) -> str:
-    """``os.fsdecode`` of a field after decoding its escapes."""
-    if b"\\" in raw:
-        raw = unescape(raw)
-    return raw.decode(_ENCODING, _ERRORS)
+def _raw(text: str) -> bytes:
+    """The bytes of a piece of the table, for messages."""
+    return text.encode(_CODEC.pivot, _CODEC.pivot_errors)
 
 
-_NUMBERED = (b"shared", b"master", b"propagate_from")
-
-
-def _tags(tags: List[bytes]) -> Tuple[Optional[int], Optional[int], Optional[int], bool]:
+def _tags(tags: List[str]) -> _Tags:
     shared = master = propagate_from = None
     unbindable = False
     for tag in tags:
-        name, _, value = tag.partition(b":")
-        if name in _NUMBERED and not (value.isdigit() and int(value) <= _U32):
-            raise _Bad(f"bad optional field {tag!r}")
-        if name == b"shared":
+        name, _, value = tag.partition(":")
+        numbered = name in ("shared", "master", "propagate_from")
+        if numbered and not (value.isascii() and value.isdigit() and int(value) <= _U32):
+            raise _Bad(f"bad optional field {_raw(tag)!r}")
+        if name == "shared":
             shared = int(value)
-        elif name == b"master":
+        elif name == "master":
             master = int(value)
-        elif name == b"propagate_from":
+        elif name == "propagate_from":
             propagate_from = int(value)
-        elif tag == b"unbindable":
+        elif tag == "unbindable":
             unbindable = True
         # Unknown tags are tolerated: proc(5) says new ones may come.
     return shared, master, propagate_from, unbindable
+
+
+_NO_TAGS: _Tags = (None, None, None, False)
+
+
+def _tail(tail: str) -> _Tail:
+    fstype, sp1, tail = tail.partition(" ")
+    source, sp2, raw_super = tail.partition(" ")
+    if not (fstype and sp1 and sp2):
+        raise _Bad("fields missing after the separator")
+    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped spaces in
+    # field 11: everything after the source is the super options.
+    if "\\" in fstype:
+        fstype = _unescape_text(fstype)
+    if "\\" in source:
+        source = _unescape_text(source)
+    return fstype, source or None, _split_super(raw_super)
 
 
 class _RestParser:
     """Fields 6 to 11, in the order of ``Mount`` after ``mountpoint``: options, fstype,
     source, super options, shared, master, propagate_from, unbindable. Each of the three
     parts (options; optional fields; fstype, source and super options) repeats across lines
-    on its own, so each has its own cache."""
+    on its own, so each has its own memo."""
 
     def __init__(self) -> None:
-        self.options: Dict[bytes, Tuple[str, ...]] = {}
-        self.tags: Dict[bytes, Tuple[Optional[int], Optional[int], Optional[int], bool]] = {}
-        self.tails: Dict[bytes, Tuple[str, Optional[str], Tuple[str, ...]]] = {}
+        self.options: Dict[str, Tuple[str, ...]] = {}
+        self.tags: Dict[str, _Tags] = {}
+        self.tails: Dict[str, _Tail] = {}
 
-    def __call__(self, rest: bytes) -> _Rest:
-        raw_options, _, after = rest.partition(b" ")
-        if after[:2] == b"- ":
+    def __call__(self, rest: str) -> _Rest:
+        raw_options, _, after = rest.partition(" ")
+        if after[:2] == "- ":
             tags = _NO_TAGS
             tail = after[2:]
         else:
-            cut = after.find(b" - ")
+            cut = after.find(" - ")
             if cut < 0:
                 raise _Bad("no ' - ' separator")
             raw_tags, tail = after[:cut], after[cut + 3 :]
             value = raw_tags[7:]
-            if raw_tags[:7] == b"shared:" and value.isdigit():  # the usual lone tag, often unique
+            if raw_tags[:7] == "shared:" and value.isdigit() and value.isascii():  # the usual lone tag
                 tags = (int(value), None, None, False)
                 if tags[0] > _U32:
-                    raise _Bad(f"bad optional field {raw_tags!r}")
+                    raise _Bad(f"bad optional field {_raw(raw_tags)!r}")
             else:
                 cached = self.tags.get(raw_tags)
                 if cached is None:
-                    cached = self.tags[raw_tags] = _tags(raw_tags.split(b" "))
+                    cached = _tags(raw_tags.split(" "))
+                    if len(self.tags) < _MEMO_MAX:
+                        self.tags[raw_tags] = cached
                 tags = cached
         options = self.options.get(raw_options)
         if options is None:
             if not raw_options:
                 raise _Bad("no mount options")
-            options = self.options[raw_options] = tuple(_text(o) for o in raw_options.split(b","))
-        fields = self.tails.get(tail)
-        if fields is None:
-            fields = self.tails[tail] = _tail(tail)
+            if "\\" in raw_options:
+                options = tuple([_unescape_text(o) for o in raw_options.split(",")])
+            else:
+                options = tuple(raw_options.split(","))
+            if len(self.options) < _MEMO_MAX:
+                self.options[raw_options] = options
+        if len(tail) < _MEMO_KEY_MAX:
+            fields = self.tails.get(tail)
+            if fields is None:
+                fields = _tail(tail)
+                if len(self.tails) < _MEMO_MAX:
+                    self.tails[tail] = fields
+        else:
+            fields = _tail(tail)
         return (options,) + fields + tags
 
 
-_NO_TAGS: Tuple[Optional[int], Optional[int], Optional[int], bool] = (None, None, None, False)
-
-
-def _tail(tail: bytes) -> Tuple[str, Optional[str], Tuple[str, ...]]:
-    fstype, sp1, tail = tail.partition(b" ")
-    source, sp2, raw_super = tail.partition(b" ")
-    if not (fstype and sp1 and sp2):
-        raise _Bad("fields missing after the separator")
-    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped spaces in
-    # field 11: everything after the source is the super options.
-    return _text(fstype), _text(source) if source else None, split_options(raw_super)
-
-
-def _root(raw: bytes) -> str:
-    if not raw:
-        raise _Bad("empty root")
-    return _text(raw)
-
-
-def _devno(raw: bytes) -> Tuple[int, int]:
-    major, colon, minor = raw.partition(b":")
-    if not (colon and major.isdigit() and minor.isdigit()):
+def _devno(raw: str) -> Tuple[int, int]:
+    major, colon, minor = raw.partition(":")
+    if not (colon and major.isdigit() and minor.isdigit() and raw.isascii()):
         raise _Bad("bad MAJ:MIN")
     return int(major), int(minor)
+
+
+def _root(raw: str) -> str:
+    if not raw:
+        raise _Bad("empty root")
+    return _unescape_text(raw) if "\\" in raw else raw
 
 
 def _entries(
@@ -201,70 +275,118 @@ def _entries(
     needle: Optional[bytes] = None,
     ids: Optional[List[int]] = None,
 ) -> List[Mount]:
-    """The parser. ``needle``: skip lines without this substring before splitting them;
-    ``keep``: a test on the first five fields; ``first``: stop at the first match;
-    ``ids``: unique ids to give the records in order (see ``parse_with_unique_ids``)."""
+    """The parser. ``needle``: parse only the lines that hold this substring;
+    ``keep``: a test on the first five fields (as text: decoded, still escaped);
+    ``first``: stop at the first match; ``ids``: unique ids to give the records in order
+    (see ``parse_with_unique_ids``)."""
+    if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
+        data = data.replace(b"\r\n", b"\n")
+        if data[-1:] == b"\r":
+            data = data[:-1]
+    codec = _CODEC
+    numbers: Optional[List[int]] = None
+    if needle is None:
+        text = data.decode(codec.pivot, codec.pivot_errors)
+        lines = text.split("\n")
+        ascii_only = text.isascii()
+        del text
+    else:
+        lines, numbers = _holding(data, needle, codec)
+        ascii_only = all(line.isascii() for line in lines)
     with collector_paused():
-        return _parse(data, strict, keep, first, needle, ids)
+        out = _parse(lines, numbers, ascii_only, strict, keep, first, ids)
+    if codec.redecode is not None:
+        out = [_redecoded(m, codec.redecode) for m in out]
+    return out
+
+
+def _holding(data: bytes, needle: bytes, codec: _Codec) -> Tuple[List[str], List[int]]:
+    """The lines of ``data`` that hold ``needle``, decoded, and their indices (from 0)."""
+    lines: List[str] = []
+    numbers: List[int] = []
+    find, rfind, lines_before = data.find, data.rfind, data.count
+    number = done = 0
+    at = find(needle)
+    while at >= 0:
+        start = rfind(b"\n", 0, at) + 1
+        end = find(b"\n", at)
+        if end < 0:
+            end = len(data)
+        number += lines_before(b"\n", done, start)
+        done = start
+        lines.append(data[start:end].decode(codec.pivot, codec.pivot_errors))
+        numbers.append(number)
+        at = find(needle, end)
+    return lines, numbers
+
+
+def _redecoded(m: Mount, redecode: Callable[[str], str]) -> Mount:
+    return m._replace(
+        root=redecode(m.root),
+        mountpoint=redecode(m.mountpoint),
+        options=tuple([redecode(o) for o in m.options]),
+        fstype=redecode(m.fstype),
+        source=None if m.source is None else redecode(m.source),
+        super_options=tuple([redecode(o) for o in m.super_options]),
+    )
 
 
 def _parse(
-    data: bytes,
+    lines: List[str],
+    numbers: Optional[List[int]],
+    ascii_only: bool,
     strict: bool,
     keep: Optional[LineFilter],
     first: bool,
-    needle: Optional[bytes],
     ids: Optional[List[int]],
 ) -> List[Mount]:
     out: List[Mount] = []
     append = out.append
     # Everything after the mount point repeats across lines (thousands of binds of one
     # filesystem share it), and so do devices and roots: parse each distinct one once.
-    rests: Optional[Dict[bytes, _Rest]] = {}
+    rests: Optional[Dict[str, _Rest]] = {}
     rest_parser = _RestParser()
-    devnos: Dict[bytes, Tuple[int, int]] = {}
-    roots: Dict[bytes, str] = {}
+    devnos: Dict[str, Tuple[int, int]] = {}
+    roots: Dict[str, str] = {}
     unique: Dict[int, Optional[int]] = {}
     u = pu = None
-    new, encoding, errors, unesc = _new, _ENCODING, _ERRORS, unescape
-    if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
-        data = data.replace(b"\r\n", b"\n")
-        if data[-1:] == b"\r":
-            data = data[:-1]
-    lines = data.split(b"\n")
-    if needle is None:
-        todo, numbers = lines, None
-    else:
-        numbers = [n for n, line in enumerate(lines) if needle in line]
-        todo = [lines[n] for n in numbers]
+    new, unesc, key_max, memo_max = _new, _unescape_text, _MEMO_KEY_MAX, _MEMO_MAX
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
     # line parsed and the count matched.
-    for index, line, u in zip(count(), todo, repeat(None) if ids is None else chain(ids, repeat(None))):
+    n_ids = -1 if ids is None else len(ids)
+    for index, line in enumerate(lines):
         try:
             # Spaces inside names are always escaped: five fields, then the rest.
-            f = line.split(b" ", 5)
+            f = line.split(" ", 5)
             if keep is not None and not keep(f):
                 continue
-            a = rests.get(f[5]) if rests is not None else None
+            rest = f[5]
+            a = rests.get(rest) if rests is not None else None
             if a is None:
-                a = rest_parser(f[5])
-                if rests is not None and len(f[5]) < 256:  # long ones (overlay layers) are one per mount
-                    rests[f[5]] = a
-                    if len(rests) == 512 and len(out) < 1024:
+                a = rest_parser(rest)
+                if rests is not None and len(rest) < key_max:
+                    rests[rest] = a
+                    if len(rests) == 512 and index < 1024:
                         rests = None  # nearly every line differs (unique peer groups): stop trying
             d = devnos.get(f[2])
             if d is None:
-                d = devnos[f[2]] = _devno(f[2])
+                d = _devno(f[2])
+                if len(devnos) < memo_max:
+                    devnos[f[2]] = d
             r = roots.get(f[3])
             if r is None:
-                r = roots[f[3]] = _root(f[3])
+                r = _root(f[3])
+                if len(roots) < memo_max:
+                    roots[f[3]] = r
             point = f[4]
+            if not ascii_only and not (f[0] + f[1]).isascii():
+                raise ValueError("int() takes other digits than ASCII ones")
             mnt_id, parent = int(f[0]), int(f[1])
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
             head = line.lstrip()
-            if not head or head[0] == 0x23:  # blank, or a comment in a hand-made file
+            if not head or head[0] == "#":  # blank, or a comment in a hand-made file
                 continue
             if isinstance(exc, _Bad):
                 why = str(exc)
@@ -273,15 +395,16 @@ def _parse(
             else:
                 why = "mount id is not a number"
             lineno = 1 + (index if numbers is None else numbers[index])
+            raw = _raw(line)
             if strict:
-                raise ParseError(why, lineno, line) from None
-            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=4)
+                raise ParseError(why, lineno, raw) from None
+            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {raw[:200]!r}", ParseWarning, stacklevel=5)
             continue
-        if ids is not None:
+        if n_ids >= 0:
+            u = ids[index] if index < n_ids else None  # type: ignore[index]
             unique[mnt_id] = u
             pu = unique.get(parent)
-        pt = (unesc(point) if b"\\" in point else point).decode(encoding, errors)
-        append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, pt) + a))
+        append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, unesc(point) if "\\" in point else point) + a))
         if first:
             break
     return out
@@ -306,26 +429,32 @@ def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
     return _entries(data, False, ids=ids)
 
 
+def _as_text(raw: bytes) -> str:
+    return raw.decode(_CODEC.pivot, _CODEC.pivot_errors)
+
+
 def find_by_id(data: bytes, mount_id: int) -> Optional[Mount]:
     """The entry with legacy id ``mount_id``, stopping at the first match."""
-    want = str(mount_id).encode()
-    found = _entries(data, False, lambda f: f[0] == want, True, want + b" ")
+    want = str(mount_id)
+    found = _entries(data, False, lambda f: f[0] == want, True, want.encode() + b" ")
     return found[0] if found else None
 
 
 def find_at(data: bytes, point: bytes) -> List[Mount]:
     """Every entry whose mount point is exactly ``point`` (canonical bytes), in file order."""
     want = escape(point)
-    return _entries(data, False, lambda f: f[4] == want, False, b" " + want + b" ")
+    text = _as_text(want)
+    return _entries(data, False, lambda f: f[4] == text, False, b" " + want + b" ")
 
 
 def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     """Entries whose mount point is below ``top`` component-wise (and at ``top`` if asked)."""
     want = escape(top)
-    prefix = want if want.endswith(b"/") else want + b"/"
+    text = _as_text(want)
+    prefix = text if text.endswith("/") else text + "/"
 
-    def keep(f: List[bytes]) -> bool:
-        if f[4] == want:
+    def keep(f: List[str]) -> bool:
+        if f[4] == text:
             return include_self
         return f[4].startswith(prefix)
 
@@ -334,12 +463,12 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
 
 def find_by_fstype(data: bytes, fstypes: Tuple[str, ...]) -> List[Mount]:
     """Entries whose fstype (``type`` or ``type.subtype``) is one of ``fstypes``."""
-    wanted = {escape(os.fsencode(t)).replace(b"#", b"\\043") for t in fstypes}
+    wanted = {_as_text(escape(os.fsencode(t)).replace(b"#", b"\\043")) for t in fstypes}
 
-    def keep(f: List[bytes]) -> bool:
+    def keep(f: List[str]) -> bool:
         rest = f[5]
-        cut = rest.find(b" - ")
-        return cut >= 0 and rest[cut + 3 :].partition(b" ")[0] in wanted
+        cut = rest.find(" - ")
+        return cut >= 0 and rest[cut + 3 :].partition(" ")[0] in wanted
 
     return _entries(data, False, keep)
 

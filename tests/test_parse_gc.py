@@ -58,7 +58,7 @@ class Parser(threading.Thread):
         self.error: Optional[BaseException] = None
 
     def run(self) -> None:
-        def keep(fields: List[bytes]) -> bool:
+        def keep(fields: List[str]) -> bool:
             self.inside.set()
             assert self.release.wait(60), "never released"
             return True
