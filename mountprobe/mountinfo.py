@@ -37,16 +37,14 @@ if TYPE_CHECKING:
     LineFilter = Callable[[List[str]], bool]
     _Tags = Tuple[Optional[int], Optional[int], Optional[int], bool]
     _Tail = Tuple[str, Optional[str], Tuple[str, ...]]
-    _Rest = Tuple[
-        Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool
-    ]
 
 _new = tuple.__new__
 _OCTAL: List[Pattern[bytes]] = []  # compiled on first need: importing re costs a command 8 ms
 _BYTES = {b"%03o" % i: bytes((i,)) for i in range(256)}
 _U32 = 0xFFFFFFFF
 # Per-parse memos: values longer than this are one per mount (overlay layer lists), so
-# hashing them costs more than it saves; and no memo holds more entries than this.
+# hashing them costs more than it saves; no memo holds more entries than this, and one that
+# fills up within twice as many lines (most lines missed it) is no longer consulted.
 _MEMO_KEY_MAX = 256
 _MEMO_MAX = 2048
 
@@ -128,30 +126,30 @@ def split_options(raw: bytes) -> Tuple[str, ...]:
 
 
 def _split_super(raw: str) -> Tuple[str, ...]:
-    items = raw.split(",")
-    if '"' in raw:  # rejoin the pieces of a quoted value: inside it, the quotes so far are odd
-        joined: List[str] = []
-        open_item: Optional[str] = None
-        for item in items:
-            odd = item.count('"') & 1
-            if open_item is None:
-                if odd:
-                    open_item = item
-                else:
-                    joined.append(item)
-            else:
-                open_item += "," + item
-                if odd:
-                    joined.append(open_item)
-                    open_item = None
-        if open_item is not None:
-            joined.append(open_item)
-        items = joined
+    items = _split_quoted(raw) if '"' in raw else raw.split(",")
     if "\\" in raw:
         items = [_unescape_text(item) if "\\" in item else item for item in items]
     if "" in items:
         return tuple([item for item in items if item])
     return tuple(items)
+
+
+def _split_quoted(raw: str) -> List[str]:
+    """``raw`` split on the commas outside double quotes: the text up to each quote is split
+    on its commas, and a quoted value (both quotes kept; the last may be unclosed) joins the
+    item it is in."""
+    items = [""]
+    while True:
+        before, quote, raw = raw.partition('"')
+        parts = before.split(",")
+        items[-1] += parts[0]
+        items += parts[1:]
+        if not quote:
+            return items
+        inside, closed, raw = raw.partition('"')
+        items[-1] += quote + inside + closed
+        if not closed:
+            return items
 
 
 class _Bad(ValueError):
@@ -186,85 +184,12 @@ def _tags(tags: List[str]) -> _Tags:
 _NO_TAGS: _Tags = (None, None, None, False)
 
 
-def _tail(tail: str) -> _Tail:
-    fstype, sp1, tail = tail.partition(" ")
-    source, sp2, raw_super = tail.partition(" ")
-    if not (fstype and sp1 and sp2):
-        raise _Bad("fields missing after the separator")
-    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped spaces in
-    # field 11: everything after the source is the super options.
-    if "\\" in fstype:
-        fstype = _unescape_text(fstype)
-    if "\\" in source:
-        source = _unescape_text(source)
-    return fstype, source or None, _split_super(raw_super)
-
-
-class _RestParser:
-    """Fields 6 to 11, in the order of ``Mount`` after ``mountpoint``: options, fstype,
-    source, super options, shared, master, propagate_from, unbindable. Each of the three
-    parts (options; optional fields; fstype, source and super options) repeats across lines
-    on its own, so each has its own memo."""
-
-    def __init__(self) -> None:
-        self.options: Dict[str, Tuple[str, ...]] = {}
-        self.tags: Dict[str, _Tags] = {}
-        self.tails: Dict[str, _Tail] = {}
-
-    def __call__(self, rest: str) -> _Rest:
-        raw_options, _, after = rest.partition(" ")
-        if after[:2] == "- ":
-            tags = _NO_TAGS
-            tail = after[2:]
-        else:
-            cut = after.find(" - ")
-            if cut < 0:
-                raise _Bad("no ' - ' separator")
-            raw_tags, tail = after[:cut], after[cut + 3 :]
-            value = raw_tags[7:]
-            if raw_tags[:7] == "shared:" and value.isdigit() and value.isascii():  # the usual lone tag
-                tags = (int(value), None, None, False)
-                if tags[0] > _U32:
-                    raise _Bad(f"bad optional field {_raw(raw_tags)!r}")
-            else:
-                cached = self.tags.get(raw_tags)
-                if cached is None:
-                    cached = _tags(raw_tags.split(" "))
-                    if len(self.tags) < _MEMO_MAX:
-                        self.tags[raw_tags] = cached
-                tags = cached
-        options = self.options.get(raw_options)
-        if options is None:
-            if not raw_options:
-                raise _Bad("no mount options")
-            if "\\" in raw_options:
-                options = tuple([_unescape_text(o) for o in raw_options.split(",")])
-            else:
-                options = tuple(raw_options.split(","))
-            if len(self.options) < _MEMO_MAX:
-                self.options[raw_options] = options
-        if len(tail) < _MEMO_KEY_MAX:
-            fields = self.tails.get(tail)
-            if fields is None:
-                fields = _tail(tail)
-                if len(self.tails) < _MEMO_MAX:
-                    self.tails[tail] = fields
-        else:
-            fields = _tail(tail)
-        return (options,) + fields + tags
-
-
-def _devno(raw: str) -> Tuple[int, int]:
-    major, colon, minor = raw.partition(":")
-    if not (colon and major.isdigit() and minor.isdigit() and raw.isascii()):
-        raise _Bad("bad MAJ:MIN")
-    return int(major), int(minor)
-
-
-def _root(raw: str) -> str:
+def _options(raw: str) -> Tuple[str, ...]:
     if not raw:
-        raise _Bad("empty root")
-    return _unescape_text(raw) if "\\" in raw else raw
+        raise _Bad("no mount options")
+    if "\\" in raw:
+        return tuple([_unescape_text(o) if "\\" in o else o for o in raw.split(",")])
+    return tuple(raw.split(","))
 
 
 def _entries(
@@ -276,10 +201,10 @@ def _entries(
     ids: Optional[List[int]] = None,
 ) -> List[Mount]:
     """The parser. ``needle``: parse only the lines that hold this substring;
-    ``keep``: a test on the first five fields (as text: decoded, still escaped);
+    ``keep``: a test on the first five fields and the rest (as text: decoded, still escaped);
     ``first``: stop at the first match; ``ids``: unique ids to give the records in order
     (see ``parse_with_unique_ids``)."""
-    if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
+    if b"\r" in data and b"\r\n" in data:  # a hand-made file; the kernel writes \n only (one memchr)
         data = data.replace(b"\r\n", b"\n")
         if data[-1:] == b"\r":
             data = data[:-1]
@@ -289,12 +214,14 @@ def _entries(
         text = data.decode(codec.pivot, codec.pivot_errors)
         lines = text.split("\n")
         ascii_only = text.isascii()
+        escaped = "\\" in text
         del text
     else:
         lines, numbers = _holding(data, needle, codec)
         ascii_only = all(line.isascii() for line in lines)
+        escaped = any("\\" in line for line in lines)
     with collector_paused():
-        out = _parse(lines, numbers, ascii_only, strict, keep, first, ids)
+        out = _parse(lines, numbers, ascii_only, escaped, strict, keep, first, ids)
     if codec.redecode is not None:
         out = [_redecoded(m, codec.redecode) for m in out]
     return out
@@ -335,49 +262,115 @@ def _parse(
     lines: List[str],
     numbers: Optional[List[int]],
     ascii_only: bool,
+    escaped: bool,
     strict: bool,
     keep: Optional[LineFilter],
     first: bool,
     ids: Optional[List[int]],
 ) -> List[Mount]:
+    """The loop over the lines, written out in one function: on tables whose lines share
+    nothing (a distinct overlay, NFS export or peer group on each) every line is parsed in
+    full, and a call per field would cost more than the work it does."""
     out: List[Mount] = []
     append = out.append
-    # Everything after the mount point repeats across lines (thousands of binds of one
-    # filesystem share it), and so do devices and roots: parse each distinct one once.
-    rests: Optional[Dict[str, _Rest]] = {}
-    rest_parser = _RestParser()
+    # Memos: thousands of binds of one filesystem share everything after the mount point,
+    # and devices, roots and options repeat too. Each distinct one is parsed once, up to a
+    # bound; a tail too long to be shared (an overlay's layers) is not hashed at all.
+    tails: Dict[str, _Tail] = {}
+    options_of: Dict[str, Tuple[str, ...]] = {}
+    tags_of: Dict[str, _Tags] = {}
     devnos: Dict[str, Tuple[int, int]] = {}
     roots: Dict[str, str] = {}
     unique: Dict[int, Optional[int]] = {}
     u = pu = None
-    new, unesc, key_max, memo_max = _new, _unescape_text, _MEMO_KEY_MAX, _MEMO_MAX
+    new, unesc, split_super, key_max, memo_max, u32 = _new, _unescape_text, _split_super, _MEMO_KEY_MAX, _MEMO_MAX, _U32
+    no_tags = _NO_TAGS
+    tail_max = key_max
+    devno_max = root_max = memo_max
+    esc = False  # no backslash in the line: no field needs unescaping
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
     # line parsed and the count matched.
     n_ids = -1 if ids is None else len(ids)
     for index, line in enumerate(lines):
         try:
-            # Spaces inside names are always escaped: five fields, then the rest.
+            # Spaces inside names are always escaped: five fields, then the rest, in which
+            # neither the options nor an optional field hold a space: the first " - " ends them.
             f = line.split(" ", 5)
             if keep is not None and not keep(f):
                 continue
-            rest = f[5]
-            a = rests.get(rest) if rests is not None else None
-            if a is None:
-                a = rest_parser(rest)
-                if rests is not None and len(rest) < key_max:
-                    rests[rest] = a
-                    if len(rests) == 512 and index < 1024:
-                        rests = None  # nearly every line differs (unique peer groups): stop trying
-            d = devnos.get(f[2])
+            if escaped:
+                esc = "\\" in line
+            head, sep, tail = f[5].partition(" - ")
+            if not sep:
+                raise _Bad("no ' - ' separator")
+            raw_options, _, raw_tags = head.partition(" ")
+            if not raw_tags:
+                tags = no_tags
+            elif raw_tags[:7] == "shared:" and (peer := raw_tags[7:]).isdigit() and peer.isascii():  # the usual tag
+                tags = (int(peer), None, None, False)
+                if tags[0] > u32:
+                    raise _Bad(f"bad optional field {_raw(raw_tags)!r}")
+            else:
+                tags = tags_of.get(raw_tags)  # type: ignore[assignment]
+                if tags is None:
+                    tags = _tags(raw_tags.split(" "))
+                    if len(tags_of) < memo_max:
+                        tags_of[raw_tags] = tags
+            options = options_of.get(raw_options)
+            if options is None:
+                options = _options(raw_options)
+                if len(options_of) < memo_max:
+                    options_of[raw_options] = options
+            shareable = len(tail) < tail_max
+            t = tails.get(tail) if shareable else None
+            if t is None:
+                # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped
+                # spaces in field 11: everything after the source is the super options.
+                parts = tail.split(" ", 2)
+                if len(parts) < 3 or not parts[0]:
+                    raise _Bad("fields missing after the separator")
+                fstype, source, raw_super = parts
+                if esc and "\\" in fstype:
+                    fstype = unesc(fstype)
+                if esc and "\\" in source:
+                    source = source.replace("\\040", " ")  # the usual escape, without a call
+                    if "\\" in source:
+                        source = unesc(parts[1])
+                if '"' in raw_super or (esc and "\\" in raw_super):
+                    t = (fstype, source or None, split_super(raw_super))
+                else:
+                    items = raw_super.split(",")
+                    t = (fstype, source or None, tuple(items) if "" not in items else tuple(filter(None, items)))
+                if shareable:
+                    if len(tails) < memo_max:
+                        tails[tail] = t
+                    elif index < 2 * memo_max:
+                        tail_max = 0  # most lines missed: stop hashing tails for nothing
+            raw = f[2]
+            d = devnos.get(raw)
             if d is None:
-                d = _devno(f[2])
-                if len(devnos) < memo_max:
-                    devnos[f[2]] = d
-            r = roots.get(f[3])
+                major, colon, minor = raw.partition(":")
+                if not (colon and major.isdigit() and minor.isdigit() and raw.isascii()):
+                    raise _Bad("bad MAJ:MIN")
+                d = (int(major), int(minor))
+                if len(devnos) < devno_max:
+                    devnos[raw] = d
+                elif index < 2 * memo_max:  # most lines missed: look no more
+                    devnos, devno_max = {}, 0
+            raw = f[3]
+            r = roots.get(raw)
             if r is None:
-                r = _root(f[3])
-                if len(roots) < memo_max:
-                    roots[f[3]] = r
+                if not raw:
+                    raise _Bad("empty root")
+                r = raw
+                if esc and "\\" in r:
+                    r = r.replace("\\040", " ")
+                    if "\\" in r:
+                        r = unesc(raw)
+                if len(roots) < root_max:
+                    roots[raw] = r
+                elif index < 2 * memo_max:
+                    roots, root_max = {}, 0
             point = f[4]
             if not ascii_only and not (f[0] + f[1]).isascii():
                 raise ValueError("int() takes other digits than ASCII ones")
@@ -385,8 +378,8 @@ def _parse(
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
-            head = line.lstrip()
-            if not head or head[0] == "#":  # blank, or a comment in a hand-made file
+            text = line.lstrip()
+            if not text or text[0] == "#":  # blank, or a comment in a hand-made file
                 continue
             if isinstance(exc, _Bad):
                 why = str(exc)
@@ -395,16 +388,25 @@ def _parse(
             else:
                 why = "mount id is not a number"
             lineno = 1 + (index if numbers is None else numbers[index])
-            raw = _raw(line)
             if strict:
-                raise ParseError(why, lineno, raw) from None
-            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {raw[:200]!r}", ParseWarning, stacklevel=5)
+                raise ParseError(why, lineno, _raw(line)) from None
+            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {_raw(line)[:200]!r}", ParseWarning, stacklevel=5)
             continue
         if n_ids >= 0:
             u = ids[index] if index < n_ids else None  # type: ignore[index]
             unique[mnt_id] = u
             pu = unique.get(parent)
-        append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, unesc(point) if "\\" in point else point) + a))
+        if esc and "\\" in point:
+            pt = point.replace("\\040", " ")
+            if "\\" in pt:
+                pt = unesc(point)
+        else:
+            pt = point
+        # Unpacked into one literal: two tuple concatenations cost more.
+        kind, src, sup = t
+        shared, master, pfrom, unbindable = tags
+        record = (mnt_id, parent, u, pu, d[0], d[1], r, pt, options, kind, src, sup, shared, master, pfrom, unbindable)
+        append(new(Mount, record))
         if first:
             break
     return out

@@ -178,3 +178,27 @@ def test_unescaping_decoded_text_equals_unescaping_the_bytes(pieces: List[str]) 
     text = "".join(pieces)
     raw = text.encode("utf-8", "surrogateescape")
     assert mountinfo._unescape_text(text) == mountinfo.unescape(raw).decode("utf-8", "surrogateescape")
+
+
+def split_quoted_bytewise(raw: str) -> List[str]:
+    """The reference: a comma splits unless an odd number of quotes precede it."""
+    items: List[str] = []
+    start, quoted = 0, False
+    for i, char in enumerate(raw):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(raw[start:i])
+            start = i + 1
+    items.append(raw[start:])
+    return [item for item in items if item]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(['"', ",", "a", "=", "\\040", 'context="s0:c1,c2"', ",,"]), max_size=14))
+def test_quoted_super_options_split_only_on_commas_outside_quotes(pieces: List[str]) -> None:
+    raw = "".join(pieces)
+    expected = [item.replace("\\040", " ") for item in split_quoted_bytewise(raw)]
+    assert list(mountinfo.split_options(raw.encode())) == expected
+    [m] = mountprobe.parse_mountinfo(b"20 1 0:19 / /m rw - tmpfs tmpfs " + raw.encode() + b"\n")
+    assert list(m.super_options) == expected
