@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _thread
 import gc
+import os
 from collections import namedtuple
 
 TYPE_CHECKING = False
@@ -111,21 +113,68 @@ def parents_first(mounts: List[Mount]) -> List[Mount]:
 
 
 class collector_paused:
-    """Pause the cyclic garbage collector while thousands of records are built. They hold no
-    cycles, yet every 700 new containers trigger a scan of the growing young generation, so
-    that a large table is scanned again and again (``scripts/bench_parse.py`` parses one). The
-    collector is re-enabled only if it was on. ``active=False`` does nothing. (A class, not
-    contextlib, which no command imports otherwise: start-up, ``scripts/bench_startup.py``.)"""
+    """Pause the cyclic garbage collector's automatic runs while thousands of records are
+    built. They hold no cycles, yet every few hundred new containers trigger a scan of the
+    growing young generation, which doubles the parse of a large table. ``active=False``
+    does nothing. (A class, not contextlib, which no command imports otherwise: start-up,
+    ``scripts/bench_startup.py``.)
+
+    The pause raises the generation-0 threshold rather than calling ``gc.disable()``, so the
+    application's own ``gc.disable()``/``gc.enable()`` made meanwhile, in any thread, stand:
+    the enabled flag is never touched (issue 15: ending a pause with ``gc.enable()`` undid
+    them). Pauses overlap across threads: the first saves the thresholds, the last restores
+    them, unless the application set others meanwhile."""
+
+    __slots__ = ("_active", "_counted")
 
     def __init__(self, active: bool = True) -> None:
         self._active = active
-        self._paused = False
+        self._counted: Optional[int] = None  # the fork generation it was counted in
 
     def __enter__(self) -> None:
-        self._paused = self._active and gc.isenabled()
-        if self._paused:
-            gc.disable()
+        if not self._active:
+            return
+        with _pause_lock:
+            if not _pause_depth[0]:
+                saved = gc.get_threshold()
+                _pause_saved[:] = [saved, (_NEVER,) + saved[1:]]
+                gc.set_threshold(*_pause_saved[1])
+            _pause_depth[0] += 1
+            self._counted = _pause_depth[1]
 
     def __exit__(self, *exc: object) -> None:
-        if self._paused:
-            gc.enable()
+        if self._counted is not None:
+            with _pause_lock:
+                if self._counted == _pause_depth[1]:  # else a fork ended it (see below)
+                    _pause_depth[0] -= 1
+                    if not _pause_depth[0]:
+                        _resume()
+            self._counted = None
+
+
+_NEVER = 0x7FFFFFFF  # the largest threshold gc.set_threshold() takes (a C int)
+_pause_lock = _thread.allocate_lock()
+_pause_depth = [0, 0]  # pauses in progress in every thread; forks since import
+_pause_saved: List[Tuple[int, ...]] = []  # the thresholds before the first, and those it set
+
+
+def _resume() -> None:
+    saved, ours = _pause_saved
+    del _pause_saved[:]
+    if gc.get_threshold() == ours:  # else the application chose others meanwhile: keep them
+        gc.set_threshold(*saved)
+
+
+def _after_fork_in_child() -> None:
+    """The threads inside a pause do not exist in a child: end their pauses (the forking
+    thread's own ends early, and its end is then not counted), and replace the lock that one
+    of them may have held at the fork."""
+    global _pause_lock
+    _pause_lock = _thread.allocate_lock()
+    _pause_depth[1] += 1
+    if _pause_depth[0]:
+        _pause_depth[0] = 0
+        _resume()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,20 +1,30 @@
 """The ``/proc/<pid>/mountinfo`` format: a lossless parser, its filters, and the reader.
 
-Bytes in, bytes until the very end: lines are split only on ``\\n`` and fields only on a
-single space (never ``splitlines()`` or ``split()``: a raw ``\\r``, ``\\v`` or U+2028 in a
-path is not a line break), and only the kernel's own escapes, a backslash and three octal
-digits, are decoded. Names then go through ``os.fsdecode``, so ``os.fsencode`` gives back
-the exact bytes, non-UTF-8 ones included.
+Lines are split only on ``\\n`` and fields only on a single space (never ``splitlines()`` or
+``split()``: a raw ``\\r``, ``\\v`` or U+2028 in a path is not a line break), and only the
+kernel's own escapes, a backslash and three octal digits, are decoded. Names come out as
+``os.fsdecode`` gives them, so ``os.fsencode`` gives back the exact bytes, non-UTF-8 ones
+included.
+
+The table is decoded once, whole, and split as text: decoding each field on its own costs
+more than all the splitting. That is exact for UTF-8 (the file-system encoding of nearly
+every Linux Python), ASCII and Latin-1, where the separators (newline, space, comma, quote,
+backslash) never occur inside another character, and ``surrogateescape`` keeps every other
+byte. Any other encoding is parsed through Latin-1, which maps each byte to one character,
+and the names are then re-decoded (``_Codec``).
 """
 
 from __future__ import annotations
 
 import _thread
+import errno
 import os
+import stat
 import sys
 import warnings
-from itertools import chain, repeat
+from io import FileIO
 
+from ._lazy import load
 from .errors import MountprobeError, ParseError, ParseWarning
 from .model import Mount, collector_paused
 
@@ -23,17 +33,40 @@ if TYPE_CHECKING:
     from re import Match, Pattern
     from typing import Callable, Dict, List, Optional, Tuple
 
-    LineFilter = Callable[[List[bytes]], bool]
-    _Rest = Tuple[
-        Tuple[str, ...], str, Optional[str], Tuple[str, ...], Optional[int], Optional[int], Optional[int], bool
-    ]
+    from ._paths import PathArg
+
+    LineFilter = Callable[[List[str]], bool]
+    _Tags = Tuple[Optional[int], Optional[int], Optional[int], bool]
+    _Tail = Tuple[str, Optional[str], Tuple[str, ...]]
 
 _new = tuple.__new__
-_ENCODING = sys.getfilesystemencoding()
-_ERRORS = sys.getfilesystemencodeerrors()
 _OCTAL: List[Pattern[bytes]] = []  # compiled on first need: re stays off a command's start-up
 _BYTES = {b"%03o" % i: bytes((i,)) for i in range(256)}
 _U32 = 0xFFFFFFFF
+# Per-parse memos: values longer than this are one per mount (overlay layer lists), so
+# hashing them costs more than it saves; no memo holds more entries than this, and one that
+# fills up within twice as many lines (most lines missed it) is no longer consulted.
+_MEMO_KEY_MAX = 256
+_MEMO_MAX = 2048
+
+
+class _Codec:
+    """How text is decoded: ``pivot`` (with ``pivot_errors``) splits and unescapes the table;
+    where the file-system encoding is not safe to split after decoding, the pivot is Latin-1
+    and ``redecode`` turns each name into what ``os.fsdecode`` gives for its bytes."""
+
+    __slots__ = ("pivot", "pivot_errors", "redecode")
+
+    def __init__(self, encoding: str, errors: str) -> None:
+        self.redecode: Optional[Callable[[str], str]] = None
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8", "ascii", "latin-1", "iso8859-1", "iso-8859-1"):
+            self.pivot, self.pivot_errors = encoding, errors
+        else:
+            self.pivot, self.pivot_errors = "latin-1", "strict"
+            self.redecode = lambda text: text.encode("latin-1").decode(encoding, errors)
+
+
+_CODEC = _Codec(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
 
 
 class ProcUnavailable(MountprobeError):
@@ -52,14 +85,32 @@ def unescape(raw: bytes) -> bytes:
         # backslash last so that what it yields is never read as the start of another escape.
         return raw.replace(b"\\040", b" ").replace(b"\\011", b"\t").replace(b"\\012", b"\n").replace(b"\\134", b"\\")
     if not _OCTAL:
-        import re
-
+        # Through the one import lock: a cold import in a parsing thread must not leave a
+        # forked child a module lock held by a thread it does not have.
+        re = load("re")
         _OCTAL.append(re.compile(rb"\\([0-3][0-7][0-7])"))
     return _OCTAL[0].sub(_byte_of, raw)
 
 
 def _byte_of(match: Match[bytes]) -> bytes:
     return _BYTES[match.group(1)]
+
+
+def _unescape_text(text: str) -> str:
+    """``unescape`` of a field already decoded with the pivot. The escapes of paths yield
+    ASCII characters, which decode alike alone or among their neighbours' bytes, so they
+    are replaced in the text (the backslash last, so that what it yields never starts
+    another escape) once every other backslash is known to start one of them; any other
+    escape is decoded on the field's bytes."""
+    done = text.replace("\\040", " ")  # by far the most common one
+    if "\\" in done:
+        done = done.replace("\\011", "\t").replace("\\012", "\n")
+        if "\\" in done:
+            if done.count("\\") != done.count("\\134"):
+                codec = _CODEC
+                return unescape(text.encode(codec.pivot, codec.pivot_errors)).decode(codec.pivot, codec.pivot_errors)
+            done = done.replace("\\134", "\\")
+    return done
 
 
 def escape(raw: bytes) -> bytes:
@@ -70,122 +121,77 @@ def escape(raw: bytes) -> bytes:
 def split_options(raw: bytes) -> Tuple[str, ...]:
     """Split super options (field 11, or statmount ``mnt_opts``) on the commas that are not
     inside double quotes (SELinux ``context="...:c1,c2"``), and decode each item."""
-    if b'"' in raw:
-        items: List[bytes] = []
-        start, quoted = 0, False
-        for i, byte in enumerate(raw):
-            if byte == 0x22:
-                quoted = not quoted
-            elif byte == 0x2C and not quoted:
-                items.append(raw[start:i])
-                start = i + 1
-        items.append(raw[start:])
-    else:
-        items = raw.split(b",")
-    if b"\\" in raw:
-        items = [unescape(item) for item in items]
-    return tuple([item.decode(_ENCODING, _ERRORS) for item in items if item])
+    codec = _CODEC
+    items = _split_super(raw.decode(codec.pivot, codec.pivot_errors))
+    redecode = codec.redecode
+    return items if redecode is None else tuple([redecode(item) for item in items])
+
+
+def _split_super(raw: str) -> Tuple[str, ...]:
+    items = _split_quoted(raw) if '"' in raw else raw.split(",")
+    if "\\" in raw:
+        items = [_unescape_text(item) if "\\" in item else item for item in items]
+    if "" in items:
+        return tuple([item for item in items if item])
+    return tuple(items)
+
+
+def _split_quoted(raw: str) -> List[str]:
+    """``raw`` split on the commas outside double quotes: the text up to each quote is split
+    on its commas, and a quoted value (both quotes kept; the last may be unclosed) joins the
+    item it is in."""
+    items = [""]
+    while True:
+        before, quote, raw = raw.partition('"')
+        parts = before.split(",")
+        items[-1] += parts[0]
+        items += parts[1:]
+        if not quote:
+            return items
+        inside, closed, raw = raw.partition('"')
+        items[-1] += quote + inside + closed
+        if not closed:
+            return items
 
 
 class _Bad(ValueError):
     pass
 
 
-def _text(raw: bytes) -> str:
-    """``os.fsdecode`` of a field after decoding its escapes."""
-    if b"\\" in raw:
-        raw = unescape(raw)
-    return raw.decode(_ENCODING, _ERRORS)
+def _raw(text: str) -> bytes:
+    """The bytes of a piece of the table, for messages."""
+    return text.encode(_CODEC.pivot, _CODEC.pivot_errors)
 
 
-_NUMBERED = (b"shared", b"master", b"propagate_from")
-
-
-def _tags(tags: List[bytes]) -> Tuple[Optional[int], Optional[int], Optional[int], bool]:
+def _tags(tags: List[str]) -> _Tags:
     shared = master = propagate_from = None
     unbindable = False
     for tag in tags:
-        name, _, value = tag.partition(b":")
-        if name in _NUMBERED and not (value.isdigit() and int(value) <= _U32):
-            raise _Bad(f"bad optional field {tag!r}")
-        if name == b"shared":
+        name, _, value = tag.partition(":")
+        numbered = name in ("shared", "master", "propagate_from")
+        if numbered and not (value.isascii() and value.isdigit() and int(value) <= _U32):
+            raise _Bad(f"bad optional field {_raw(tag)!r}")
+        if name == "shared":
             shared = int(value)
-        elif name == b"master":
+        elif name == "master":
             master = int(value)
-        elif name == b"propagate_from":
+        elif name == "propagate_from":
             propagate_from = int(value)
-        elif tag == b"unbindable":
+        elif tag == "unbindable":
             unbindable = True
         # Unknown tags are tolerated: proc(5) says new ones may come.
     return shared, master, propagate_from, unbindable
 
 
-class _RestParser:
-    """Fields 6 to 11, in the order of ``Mount`` after ``mountpoint``: options, fstype,
-    source, super options, shared, master, propagate_from, unbindable. Each of the three
-    parts (options; optional fields; fstype, source and super options) repeats across lines
-    on its own, so each has its own cache."""
-
-    def __init__(self) -> None:
-        self.options: Dict[bytes, Tuple[str, ...]] = {}
-        self.tags: Dict[bytes, Tuple[Optional[int], Optional[int], Optional[int], bool]] = {}
-        self.tails: Dict[bytes, Tuple[str, Optional[str], Tuple[str, ...]]] = {}
-
-    def __call__(self, rest: bytes) -> _Rest:
-        raw_options, _, after = rest.partition(b" ")
-        if after[:2] == b"- ":
-            tags = _NO_TAGS
-            tail = after[2:]
-        else:
-            cut = after.find(b" - ")
-            if cut < 0:
-                raise _Bad("no ' - ' separator")
-            raw_tags, tail = after[:cut], after[cut + 3 :]
-            value = raw_tags[7:]
-            if raw_tags[:7] == b"shared:" and value.isdigit():  # the usual lone tag, often unique
-                tags = (int(value), None, None, False)
-                if tags[0] > _U32:
-                    raise _Bad(f"bad optional field {raw_tags!r}")
-            else:
-                cached = self.tags.get(raw_tags)
-                if cached is None:
-                    cached = self.tags[raw_tags] = _tags(raw_tags.split(b" "))
-                tags = cached
-        options = self.options.get(raw_options)
-        if options is None:
-            if not raw_options:
-                raise _Bad("no mount options")
-            options = self.options[raw_options] = tuple(_text(o) for o in raw_options.split(b","))
-        fields = self.tails.get(tail)
-        if fields is None:
-            fields = self.tails[tail] = _tail(tail)
-        return (options,) + fields + tags
+_NO_TAGS: _Tags = (None, None, None, False)
 
 
-_NO_TAGS: Tuple[Optional[int], Optional[int], Optional[int], bool] = (None, None, None, False)
-
-
-def _tail(tail: bytes) -> Tuple[str, Optional[str], Tuple[str, ...]]:
-    fstype, sp1, tail = tail.partition(b" ")
-    source, sp2, raw_super = tail.partition(b" ")
-    if not (fstype and sp1 and sp2):
-        raise _Bad("fields missing after the separator")
-    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped spaces in
-    # field 11: everything after the source is the super options.
-    return _text(fstype), _text(source) if source else None, split_options(raw_super)
-
-
-def _root(raw: bytes) -> str:
+def _options(raw: str) -> Tuple[str, ...]:
     if not raw:
-        raise _Bad("empty root")
-    return _text(raw)
-
-
-def _devno(raw: bytes) -> Tuple[int, int]:
-    major, colon, minor = raw.partition(b":")
-    if not (colon and major.isdigit() and minor.isdigit()):
-        raise _Bad("bad MAJ:MIN")
-    return int(major), int(minor)
+        raise _Bad("no mount options")
+    if "\\" in raw:
+        return tuple([_unescape_text(o) if "\\" in o else o for o in raw.split(",")])
+    return tuple(raw.split(","))
 
 
 def _entries(
@@ -196,66 +202,186 @@ def _entries(
     needle: Optional[bytes] = None,
     ids: Optional[List[int]] = None,
 ) -> List[Mount]:
-    """The parser. ``needle``: skip lines without this substring before splitting them;
-    ``keep``: a test on the first five fields; ``first``: stop at the first match;
-    ``ids``: unique ids to give the records in order (see ``parse_with_unique_ids``)."""
-    with collector_paused():
-        return _parse(data, strict, keep, first, needle, ids)
-
-
-def _parse(
-    data: bytes,
-    strict: bool,
-    keep: Optional[LineFilter],
-    first: bool,
-    needle: Optional[bytes],
-    ids: Optional[List[int]],
-) -> List[Mount]:
-    out: List[Mount] = []
-    append = out.append
-    # Everything after the mount point repeats across lines (thousands of binds of one
-    # filesystem share it), and so do devices and roots: parse each distinct one once.
-    rests: Optional[Dict[bytes, _Rest]] = {}
-    rest_parser = _RestParser()
-    devnos: Dict[bytes, Tuple[int, int]] = {}
-    roots: Dict[bytes, str] = {}
-    unique: Dict[int, Optional[int]] = {}
-    u = pu = None
-    new, encoding, errors, unesc = _new, _ENCODING, _ERRORS, unescape
-    if b"\r\n" in data:  # a hand-made file; the kernel writes \n only
+    """The parser. ``needle``: parse only the lines that hold this substring;
+    ``keep``: a test on the first five fields and the rest (as text: decoded, still escaped);
+    ``first``: stop at the first match; ``ids``: unique ids to give the records in order
+    (see ``parse_with_unique_ids``)."""
+    if b"\r" in data and b"\r\n" in data:  # a hand-made file; the kernel writes \n only (one memchr)
         data = data.replace(b"\r\n", b"\n")
         if data[-1:] == b"\r":
             data = data[:-1]
-    lines = data.split(b"\n")
-    todo = lines if needle is None else [line for line in lines if needle in line]
+    codec = _CODEC
+    numbers: Optional[List[int]] = None
+    if needle is None:
+        text = data.decode(codec.pivot, codec.pivot_errors)
+        lines = text.split("\n")
+        ascii_only = text.isascii()
+        escaped = "\\" in text
+        del text
+    else:
+        lines, numbers = _holding(data, needle, codec)
+        ascii_only = all(line.isascii() for line in lines)
+        escaped = any("\\" in line for line in lines)
+    with collector_paused():
+        out = _parse(lines, numbers, ascii_only, escaped, strict, keep, first, ids)
+    if codec.redecode is not None:
+        out = [_redecoded(m, codec.redecode) for m in out]
+    return out
+
+
+def _holding(data: bytes, needle: bytes, codec: _Codec) -> Tuple[List[str], List[int]]:
+    """The lines of ``data`` that hold ``needle``, decoded, and their indices (from 0)."""
+    lines: List[str] = []
+    numbers: List[int] = []
+    find, rfind, lines_before = data.find, data.rfind, data.count
+    number = done = 0
+    at = find(needle)
+    while at >= 0:
+        start = rfind(b"\n", 0, at) + 1
+        end = find(b"\n", at)
+        if end < 0:
+            end = len(data)
+        number += lines_before(b"\n", done, start)
+        done = start
+        lines.append(data[start:end].decode(codec.pivot, codec.pivot_errors))
+        numbers.append(number)
+        at = find(needle, end)
+    return lines, numbers
+
+
+def _redecoded(m: Mount, redecode: Callable[[str], str]) -> Mount:
+    return m._replace(
+        root=redecode(m.root),
+        mountpoint=redecode(m.mountpoint),
+        options=tuple([redecode(o) for o in m.options]),
+        fstype=redecode(m.fstype),
+        source=None if m.source is None else redecode(m.source),
+        super_options=tuple([redecode(o) for o in m.super_options]),
+    )
+
+
+def _parse(
+    lines: List[str],
+    numbers: Optional[List[int]],
+    ascii_only: bool,
+    escaped: bool,
+    strict: bool,
+    keep: Optional[LineFilter],
+    first: bool,
+    ids: Optional[List[int]],
+) -> List[Mount]:
+    """The loop over the lines, written out in one function: on tables whose lines share
+    nothing (a distinct overlay, NFS export or peer group on each) every line is parsed in
+    full, and a call per field would cost more than the work it does."""
+    out: List[Mount] = []
+    append = out.append
+    # Memos: thousands of binds of one filesystem share everything after the mount point,
+    # and devices, roots and options repeat too. Each distinct one is parsed once, up to a
+    # bound; a tail too long to be shared (an overlay's layers) is not hashed at all.
+    tails: Dict[str, _Tail] = {}
+    options_of: Dict[str, Tuple[str, ...]] = {}
+    tags_of: Dict[str, _Tags] = {}
+    devnos: Dict[str, Tuple[int, int]] = {}
+    roots: Dict[str, str] = {}
+    unique: Dict[int, Optional[int]] = {}
+    u = pu = None
+    new, unesc, split_super, key_max, memo_max, u32 = _new, _unescape_text, _split_super, _MEMO_KEY_MAX, _MEMO_MAX, _U32
+    no_tags = _NO_TAGS
+    tail_max = key_max
+    devno_max = root_max = memo_max
+    esc = False  # no backslash in the line: no field needs unescaping
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
     # line parsed and the count matched.
-    for line, u in zip(todo, repeat(None) if ids is None else chain(ids, repeat(None))):
+    n_ids = -1 if ids is None else len(ids)
+    for index, line in enumerate(lines):
         try:
-            # Spaces inside names are always escaped: five fields, then the rest.
-            f = line.split(b" ", 5)
+            # Spaces inside names are always escaped: five fields, then the rest, in which
+            # neither the options nor an optional field hold a space: the first " - " ends them.
+            f = line.split(" ", 5)
             if keep is not None and not keep(f):
                 continue
-            a = rests.get(f[5]) if rests is not None else None
-            if a is None:
-                a = rest_parser(f[5])
-                if rests is not None and len(f[5]) < 256:  # long ones (overlay layers) are one per mount
-                    rests[f[5]] = a
-                    if len(rests) == 512 and len(out) < 1024:
-                        rests = None  # nearly every line differs (unique peer groups): stop trying
-            d = devnos.get(f[2])
+            if escaped:
+                esc = "\\" in line
+            head, sep, tail = f[5].partition(" - ")
+            if not sep:
+                raise _Bad("no ' - ' separator")
+            raw_options, _, raw_tags = head.partition(" ")
+            if not raw_tags:
+                tags = no_tags
+            elif raw_tags[:7] == "shared:" and (peer := raw_tags[7:]).isdigit() and peer.isascii():  # the usual tag
+                tags = (int(peer), None, None, False)
+                if tags[0] > u32:
+                    raise _Bad(f"bad optional field {_raw(raw_tags)!r}")
+            else:
+                tags = tags_of.get(raw_tags)  # type: ignore[assignment]
+                if tags is None:
+                    tags = _tags(raw_tags.split(" "))
+                    if len(tags_of) < memo_max:
+                        tags_of[raw_tags] = tags
+            options = options_of.get(raw_options)
+            if options is None:
+                options = _options(raw_options)
+                if len(options_of) < memo_max:
+                    options_of[raw_options] = options
+            shareable = len(tail) < tail_max
+            t = tails.get(tail) if shareable else None
+            if t is None:
+                # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped
+                # spaces in field 11: everything after the source is the super options.
+                parts = tail.split(" ", 2)
+                if len(parts) < 3 or not parts[0]:
+                    raise _Bad("fields missing after the separator")
+                fstype, source, raw_super = parts
+                if esc and "\\" in fstype:
+                    fstype = unesc(fstype)
+                if esc and "\\" in source:
+                    source = source.replace("\\040", " ")  # the usual escape, without a call
+                    if "\\" in source:
+                        source = unesc(parts[1])
+                if '"' in raw_super or (esc and "\\" in raw_super):
+                    t = (fstype, source or None, split_super(raw_super))
+                else:
+                    items = raw_super.split(",")
+                    t = (fstype, source or None, tuple(items) if "" not in items else tuple(filter(None, items)))
+                if shareable:
+                    if len(tails) < memo_max:
+                        tails[tail] = t
+                    elif index < 2 * memo_max:
+                        tail_max = 0  # most lines missed: stop hashing tails for nothing
+            raw = f[2]
+            d = devnos.get(raw)
             if d is None:
-                d = devnos[f[2]] = _devno(f[2])
-            r = roots.get(f[3])
+                major, colon, minor = raw.partition(":")
+                if not (colon and major.isdigit() and minor.isdigit() and raw.isascii()):
+                    raise _Bad("bad MAJ:MIN")
+                d = (int(major), int(minor))
+                if len(devnos) < devno_max:
+                    devnos[raw] = d
+                elif index < 2 * memo_max:  # most lines missed: look no more
+                    devnos, devno_max = {}, 0
+            raw = f[3]
+            r = roots.get(raw)
             if r is None:
-                r = roots[f[3]] = _root(f[3])
+                if not raw:
+                    raise _Bad("empty root")
+                r = raw
+                if esc and "\\" in r:
+                    r = r.replace("\\040", " ")
+                    if "\\" in r:
+                        r = unesc(raw)
+                if len(roots) < root_max:
+                    roots[raw] = r
+                elif index < 2 * memo_max:
+                    roots, root_max = {}, 0
             point = f[4]
+            if not ascii_only and not (f[0] + f[1]).isascii():
+                raise ValueError("int() takes other digits than ASCII ones")
             mnt_id, parent = int(f[0]), int(f[1])
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
-            head = line.lstrip()
-            if not head or head[0] == 0x23:  # blank, or a comment in a hand-made file
+            text = line.lstrip()
+            if not text or text[0] == "#":  # blank, or a comment in a hand-made file
                 continue
             if isinstance(exc, _Bad):
                 why = str(exc)
@@ -263,16 +389,26 @@ def _parse(
                 why = "fewer than 10 fields"
             else:
                 why = "mount id is not a number"
-            lineno = next(n for n, other in enumerate(lines, 1) if other is line)
+            lineno = 1 + (index if numbers is None else numbers[index])
             if strict:
-                raise ParseError(why, lineno, line) from None
-            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {line[:200]!r}", ParseWarning, stacklevel=4)
+                raise ParseError(why, lineno, _raw(line)) from None
+            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {_raw(line)[:200]!r}", ParseWarning, stacklevel=5)
             continue
-        if ids is not None:
+        if n_ids >= 0:
+            u = ids[index] if index < n_ids else None  # type: ignore[index]
             unique[mnt_id] = u
             pu = unique.get(parent)
-        pt = (unesc(point) if b"\\" in point else point).decode(encoding, errors)
-        append(new(Mount, (mnt_id, parent, u, pu, d[0], d[1], r, pt) + a))
+        if esc and "\\" in point:
+            pt = point.replace("\\040", " ")
+            if "\\" in pt:
+                pt = unesc(point)
+        else:
+            pt = point
+        # Unpacked into one literal: two tuple concatenations cost more.
+        kind, src, sup = t
+        shared, master, pfrom, unbindable = tags
+        record = (mnt_id, parent, u, pu, d[0], d[1], r, pt, options, kind, src, sup, shared, master, pfrom, unbindable)
+        append(new(Mount, record))
         if first:
             break
     return out
@@ -282,7 +418,12 @@ def parse_mountinfo(data: bytes, *, strict: bool = False) -> List[Mount]:
     """Parse mountinfo text into records, in file order. A malformed line is skipped with a
     ``ParseWarning`` naming its line number, or raises ``ParseError`` with ``strict=True``;
     the rest of the table is never lost."""
-    return _entries(bytes(data), strict)
+    if type(data) is not bytes:
+        try:  # not bytes(data): bytes(10**9) is a gigabyte of zeros, bytes([...]) a list's ints
+            data = bytes(memoryview(data))
+        except TypeError:
+            raise TypeError(f"parse_mountinfo() takes bytes-like data, not {type(data).__name__}") from None
+    return _entries(data, strict)
 
 
 def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
@@ -292,26 +433,32 @@ def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
     return _entries(data, False, ids=ids)
 
 
+def _as_text(raw: bytes) -> str:
+    return raw.decode(_CODEC.pivot, _CODEC.pivot_errors)
+
+
 def find_by_id(data: bytes, mount_id: int) -> Optional[Mount]:
     """The entry with legacy id ``mount_id``, stopping at the first match."""
-    want = str(mount_id).encode()
-    found = _entries(data, False, lambda f: f[0] == want, True, want + b" ")
+    want = str(mount_id)
+    found = _entries(data, False, lambda f: f[0] == want, True, want.encode() + b" ")
     return found[0] if found else None
 
 
 def find_at(data: bytes, point: bytes) -> List[Mount]:
     """Every entry whose mount point is exactly ``point`` (canonical bytes), in file order."""
     want = escape(point)
-    return _entries(data, False, lambda f: f[4] == want, False, b" " + want + b" ")
+    text = _as_text(want)
+    return _entries(data, False, lambda f: f[4] == text, False, b" " + want + b" ")
 
 
 def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     """Entries whose mount point is below ``top`` component-wise (and at ``top`` if asked)."""
     want = escape(top)
-    prefix = want if want.endswith(b"/") else want + b"/"
+    text = _as_text(want)
+    prefix = text if text.endswith("/") else text + "/"
 
-    def keep(f: List[bytes]) -> bool:
-        if f[4] == want:
+    def keep(f: List[str]) -> bool:
+        if f[4] == text:
             return include_self
         return f[4].startswith(prefix)
 
@@ -320,12 +467,12 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
 
 def find_by_fstype(data: bytes, fstypes: Tuple[str, ...]) -> List[Mount]:
     """Entries whose fstype (``type`` or ``type.subtype``) is one of ``fstypes``."""
-    wanted = {escape(os.fsencode(t)).replace(b"#", b"\\043") for t in fstypes}
+    wanted = {_as_text(escape(os.fsencode(t)).replace(b"#", b"\\043")) for t in fstypes}
 
-    def keep(f: List[bytes]) -> bool:
+    def keep(f: List[str]) -> bool:
         rest = f[5]
-        cut = rest.find(b" - ")
-        return cut >= 0 and rest[cut + 3 :].partition(b" ")[0] in wanted
+        cut = rest.find(" - ")
+        return cut >= 0 and rest[cut + 3 :].partition(" ")[0] in wanted
 
     return _entries(data, False, keep)
 
@@ -366,33 +513,80 @@ def _sources() -> List[str]:
     ]
 
 
-def read_mountinfo(path: Optional[str] = None, *, consistent: bool = False) -> bytes:
-    """The whole mountinfo of the calling thread (or the file at ``path``).
+def read_mountinfo(path: Optional[PathArg] = None, *, consistent: bool = False) -> bytes:
+    """The whole mountinfo of the calling thread (or the file at ``path``: a ``str``,
+    ``bytes`` or ``os.PathLike`` naming a regular file, which procfs files are).
 
     The kernel hands out whole lines, one seq_file page per read(2), so a line is never
     split while each read asks for a page or more; between reads it drops its lock, so the
     text is no snapshot while mounts change (stable mounts are never missed since 5.8). With
     ``consistent=True`` the file is read again until two reads agree (at most 10 times, then
     ``MountprobeError``), for callers that need one consistent view."""
+    if path is not None:
+        with _open_regular(path) as file:
+            return _read(file, os.fsdecode(path), consistent)
     errors: List[str] = []
-    for candidate in [path] if path else _sources():
+    for candidate in _sources():
         try:
-            file = open(candidate, "rb", buffering=0)  # noqa: SIM115 (closed below)
+            file = _open_regular(candidate)
         except FileNotFoundError as exc:
-            if path:
-                raise
             errors.append(f"{candidate}: {exc.strerror}")
             continue
         with file:
-            data = file.readall()
-            for _ in range(10 if consistent else 0):
-                file.seek(0)
-                again = file.readall()
-                if again == data:
-                    break
-                data = again
-            else:
-                if consistent:
-                    raise MountprobeError(f"{candidate} changed on each of 10 reads")
-            return data
+            return _read(file, candidate, consistent)
     raise ProcUnavailable("cannot read mountinfo (is /proc mounted?): " + "; ".join(errors))
+
+
+def _read(file: FileIO, name: str, consistent: bool) -> bytes:
+    data = file.readall()
+    for _ in range(10 if consistent else 0):
+        file.seek(0)
+        again = file.readall()
+        if again == data:
+            return data
+        data = again
+    if consistent:
+        raise MountprobeError(f"{name} changed on each of 10 reads")
+    return data
+
+
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+}
+
+
+def _open_regular(path: PathArg) -> FileIO:
+    """``path`` opened for reading, once it is known to name a regular file. The type is
+    checked on an ``O_PATH`` descriptor, which opens nothing: opening a FIFO for reading
+    waits for a writer, and opening a device runs its driver. The file is then opened with
+    ``O_NONBLOCK`` (a path swapped for a FIFO meanwhile does not block, and a regular file
+    that waits for data, like ``/proc/kmsg``, fails with EAGAIN rather than hangs) and must
+    still be the file that was checked."""
+    if isinstance(path, int):  # bool included; open() would take it as a descriptor
+        raise TypeError(
+            f"read_mountinfo() takes a path (str, bytes or os.PathLike), not {type(path).__name__}: "
+            "a descriptor is not accepted (pass f'/proc/self/fd/{fd}' to reopen one)"
+        )
+    name = os.fspath(path)  # TypeError for anything that is not a path
+    if not name:
+        raise ValueError("read_mountinfo(): empty path")
+    probe = os.open(name, os.O_PATH | os.O_CLOEXEC)
+    try:
+        before = os.fstat(probe)
+    finally:
+        os.close(probe)
+    kind = stat.S_IFMT(before.st_mode)
+    if kind != stat.S_IFREG:
+        what = _KINDS.get(kind, "not a regular file")
+        code = errno.EISDIR if kind == stat.S_IFDIR else errno.EINVAL
+        raise OSError(code, f"mountinfo is read from regular files only, and this is {what}", name)
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    now = os.fstat(fd)
+    if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        raise OSError(errno.EAGAIN, "the file was replaced while it was opened", name)
+    return FileIO(fd, "rb")

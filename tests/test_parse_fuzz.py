@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mountprobe
+from mountprobe import mountinfo
 
 DATA = Path(__file__).parent / "data"
 REAL_LINES = [
@@ -125,3 +126,79 @@ def test_entries_with_any_byte_round_trip(
         tags.get("propagate_from"),
         bool(tags.get("unbindable")),
     )
+
+
+@FUZZ
+@given(
+    st.sampled_from(["utf-8", "ascii", "latin-1", "shift_jis", "gb18030", "big5", "euc_jp"]),
+    no_nul,
+    no_nul,
+    no_nul,
+    st.lists(option, min_size=1, max_size=4),
+)
+def test_names_decode_as_the_file_system_encoding_does_whatever_it_is(
+    encoding: str, root: bytes, point: bytes, source: bytes, super_options: List[bytes]
+) -> None:
+    # In Shift_JIS, Big5 and GB18030 a backslash byte may end a character (0x83 0x5C is one):
+    # the escapes must be decoded on the bytes before the names are.
+    line = b"20 1 0:19 %s %s rw - fuse.x %s %s\n" % (
+        kernel_escape(root, PATH_SPECIAL),
+        kernel_escape(point, PATH_SPECIAL),
+        kernel_escape(source, FIELD_SPECIAL),
+        b",".join(kernel_escape(o, OPTION_SPECIAL) for o in super_options),
+    )
+    saved = mountinfo._CODEC
+    mountinfo._CODEC = mountinfo._Codec(encoding, "surrogateescape")
+    try:
+        [m] = mountprobe.parse_mountinfo(line, strict=True)
+        at = mountinfo.find_at(line, point)
+        split = mountinfo.split_options(b",".join(super_options))
+    finally:
+        mountinfo._CODEC = saved
+
+    def text(raw: bytes) -> str:
+        return raw.decode(encoding, "surrogateescape")
+
+    assert (m.root, m.mountpoint, m.source) == (text(root), text(point), text(source))
+    assert list(m.super_options) == [text(o) for o in super_options]
+    assert at == [m]
+    assert list(split) == [text(mountinfo.unescape(o)) for o in b",".join(super_options).split(b",") if o]
+
+
+@FUZZ
+@given(
+    st.lists(
+        st.sampled_from(
+            ["\\", "\\040", "\\011", "\\012", "\\134", "\\043", "\\377", "\\1", "0", "4", "x", "é", "\udcff"]
+        ),
+        max_size=12,
+    )
+)
+def test_unescaping_decoded_text_equals_unescaping_the_bytes(pieces: List[str]) -> None:
+    text = "".join(pieces)
+    raw = text.encode("utf-8", "surrogateescape")
+    assert mountinfo._unescape_text(text) == mountinfo.unescape(raw).decode("utf-8", "surrogateescape")
+
+
+def split_quoted_bytewise(raw: str) -> List[str]:
+    """The reference: a comma splits unless an odd number of quotes precede it."""
+    items: List[str] = []
+    start, quoted = 0, False
+    for i, char in enumerate(raw):
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            items.append(raw[start:i])
+            start = i + 1
+    items.append(raw[start:])
+    return [item for item in items if item]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(['"', ",", "a", "=", "\\040", 'context="s0:c1,c2"', ",,"]), max_size=14))
+def test_quoted_super_options_split_only_on_commas_outside_quotes(pieces: List[str]) -> None:
+    raw = "".join(pieces)
+    expected = [item.replace("\\040", " ") for item in split_quoted_bytewise(raw)]
+    assert list(mountinfo.split_options(raw.encode())) == expected
+    [m] = mountprobe.parse_mountinfo(b"20 1 0:19 / /m rw - tmpfs tmpfs " + raw.encode() + b"\n")
+    assert list(m.super_options) == expected
