@@ -19,9 +19,10 @@ import errno
 import os
 import select
 
-from . import _paths, api
+from . import _paths
 from . import events as _events
 from .errors import MountprobeError
+from .events import waits as _waits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -139,10 +140,6 @@ async def _wait(check: _Check, timeout: Optional[float], what: str) -> Optional[
         bell.close()
 
 
-def _name(path: PathArg) -> str:
-    return repr(os.fsdecode(_paths.to_bytes(path)))
-
-
 async def wait_for_mount(
     path: PathArg, *, source: Optional[PathArg] = None, fstype: Optional[str] = None, timeout: Optional[float]
 ) -> Mount:
@@ -151,15 +148,8 @@ async def wait_for_mount(
     visible at ``path``, which need not exist yet. ``TimeoutError`` after ``timeout``
     seconds (None: no limit); ``asyncio.wait_for`` and task cancellation work too."""
 
-    def check() -> Tuple[bool, Optional[Mount]]:
-        try:
-            if api.is_mounted(path, source=source, fstype=fstype):
-                return True, api.mount_at(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass  # not there yet: the mount may come with it
-        return False, None
-
-    found = await _wait(check, timeout, f"wait_for_mount({_name(path)})")
+    check, what = _waits.mount_check(path, source, fstype)
+    found = await _wait(check, timeout, what)
     if found is None:  # unmounted between the check and mount_at, as the blocking wait says
         raise MountprobeError(f"{os.fsdecode(_paths.to_bytes(path))}: mounted, then gone before it could be read")
     return found
@@ -169,29 +159,8 @@ async def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Opt
     """``mountprobe.wait_for_unmount`` for asyncio: the same parameters and answer. Given a
     ``Mount``: until that very mount is detached. Given a path: until nothing is mounted at
     it (None when nothing was at the call). ``TimeoutError`` after ``timeout`` seconds."""
-    from .model import Mount
-
-    if isinstance(path_or_mount, Mount):
-        m = path_or_mount
-
-        def gone() -> Tuple[bool, Optional[Mount]]:
-            return not api.still_mounted(m), m
-
-        return await _wait(gone, timeout, f"wait_for_unmount({m.mountpoint!r})")
-    path = path_or_mount
-    last = [api.mount_at(path)]  # a missing path raises here, as in the blocking wait
-
-    def empty() -> Tuple[bool, Optional[Mount]]:
-        try:
-            now = api.mount_at(path)
-        except (FileNotFoundError, NotADirectoryError):
-            now = None  # removed after its umount
-        if now is None:
-            return True, last[0]
-        last[0] = now
-        return False, now
-
-    return await _wait(empty, timeout, f"wait_for_unmount({_name(path)})")
+    check, what = _waits.unmount_check(path_or_mount)
+    return await _wait(check, timeout, what)
 
 
 class AsyncWatcher:

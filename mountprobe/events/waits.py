@@ -74,19 +74,10 @@ def wait_for_mount(
     them) is visible at ``path``; return it. ``path`` need not exist yet. TimeoutError after
     ``timeout`` seconds (None or inf: no limit; TypeError or ValueError for one that is no
     number of seconds >= 0). Woken by the kernel on each change in the namespace."""
-    from .. import api  # on the first wait: importing events (the watch command) needs none
-
     limit = seconds(timeout, "wait_for_mount")
 
-    def check() -> Tuple[bool, Optional[Mount]]:
-        try:
-            if api.is_mounted(path, source=source, fstype=fstype):
-                return True, api.mount_at(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass  # not there yet: the mount may come with it
-        return False, None
-
-    found = _wait(check, timeout, limit, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})")
+    check, what = mount_check(path, source, fstype)
+    found = _wait(check, timeout, limit, what)
     if found is None:  # unmounted between the check and mount_at: rare, and said plainly
         raise MountprobeError(f"{os.fsdecode(_paths.to_bytes(path))}: mounted, then gone before it could be read")
     return found
@@ -98,9 +89,32 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
     mounted at it (a mount uncovered below counts as still mounted); None when nothing was
     mounted there at the call. TimeoutError after ``timeout`` seconds (None or inf: no
     limit; TypeError or ValueError for one that is no number of seconds >= 0)."""
+    limit = seconds(timeout, "wait_for_unmount")
+
+    check, what = unmount_check(path_or_mount)
+    return _wait(check, timeout, limit, what)
+
+
+def mount_check(path: PathArg, source: Optional[PathArg], fstype: Optional[str]) -> Tuple[_Check, str]:
+    """The question ``wait_for_mount`` asks at each change (blocking, or in ``aio``), and
+    how its errors name it."""
     from .. import api  # on the first wait: importing events (the watch command) needs none
 
-    limit = seconds(timeout, "wait_for_unmount")
+    def check() -> Tuple[bool, Optional[Mount]]:
+        try:
+            if api.is_mounted(path, source=source, fstype=fstype):
+                return True, api.mount_at(path)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # not there yet: the mount may come with it
+        return False, None
+
+    return check, f"wait_for_mount({os.fsdecode(_paths.to_bytes(path))!r})"
+
+
+def unmount_check(path_or_mount: Union[PathArg, Mount]) -> Tuple[_Check, str]:
+    """The question ``wait_for_unmount`` asks at each change, and how its errors name it.
+    For a path, the mount there now is read at once: a missing path raises here."""
+    from .. import api  # on the first wait: importing events (the watch command) needs none
 
     if isinstance(path_or_mount, Mount):
         m = path_or_mount
@@ -108,9 +122,9 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
         def gone() -> Tuple[bool, Optional[Mount]]:
             return not api.still_mounted(m), m
 
-        return _wait(gone, timeout, limit, f"wait_for_unmount({m.mountpoint!r})")
+        return gone, f"wait_for_unmount({m.mountpoint!r})"
     path = path_or_mount
-    last = [api.mount_at(path)]  # a missing path raises here: the caller named a wrong one
+    last = [api.mount_at(path)]
 
     def empty() -> Tuple[bool, Optional[Mount]]:
         try:
@@ -122,4 +136,4 @@ def wait_for_unmount(path_or_mount: Union[PathArg, Mount], *, timeout: Optional[
         last[0] = now
         return False, now
 
-    return _wait(empty, timeout, limit, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})")
+    return empty, f"wait_for_unmount({os.fsdecode(_paths.to_bytes(path))!r})"
