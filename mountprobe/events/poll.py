@@ -111,7 +111,14 @@ class PollBackend:
             pass
         from .. import api  # only here: the watch command on statmount needs no chain
 
-        return [m._replace(unique_id=None, parent_unique_id=None) for m in api.list_mounts()]
+        for _ in range(10):
+            table = api.list_mounts()
+            # mountinfo is no snapshot: a mount moved and unmounted during the read, and a new
+            # one given its freed legacy id, are listed twice under one id. Such a torn
+            # listing would diff into events that never happened: read again.
+            if len({m.id for m in table}) == len(table):
+                break
+        return [m._replace(unique_id=None, parent_unique_id=None) for m in table]
 
     def changes(self, view: View, in_scope: InScope) -> List[Event]:
         return resync(view, self.listing()) if self._mountinfo.rang() else []
