@@ -183,10 +183,13 @@ class AsyncWatcher:
         return self
 
     async def __anext__(self) -> Event:
+        # The reader is registered before the first read, so that a change made between that
+        # read and the wait rings it (registering after the read could consume it unseen).
+        reader = self._wake()
         while not self._ready:
             self._ready = self.watcher.read(0)
             if not self._ready:
-                await self._wake().wait(None)
+                await reader.wait(None)
         return self._ready.pop(0)
 
     async def read(self, timeout: Optional[float] = 0.0) -> List[Event]:
@@ -197,11 +200,12 @@ class AsyncWatcher:
             return ready
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
+        reader = self._wake()  # before the first read, as in __anext__
         while True:
             found = self.watcher.read(0)
             if found or (deadline is not None and loop.time() >= deadline):
                 return found
-            await self._wake().wait(deadline)
+            await reader.wait(deadline)
 
     def close(self) -> None:
         if self._reader is not None:
