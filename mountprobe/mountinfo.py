@@ -23,6 +23,7 @@ import stat
 import sys
 import warnings
 from io import FileIO
+from itertools import chain
 
 from ._lazy import load
 from .errors import MountprobeError, ParseError, ParseWarning
@@ -31,7 +32,7 @@ from .model import Mount, collector_paused
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from re import Match, Pattern
-    from typing import Callable, Dict, List, Optional, Tuple
+    from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
     from ._paths import PathArg
 
@@ -48,6 +49,7 @@ _U32 = 0xFFFFFFFF
 # fills up within twice as many lines (most lines missed it) is no longer consulted.
 _MEMO_KEY_MAX = 256
 _MEMO_MAX = 2048
+_CHUNK = 1 << 20  # bytes of the table decoded at a time
 
 
 class _Codec:
@@ -212,12 +214,11 @@ def _entries(
             data = data[:-1]
     codec = _CODEC
     numbers: Optional[List[int]] = None
+    lines: Iterable[str]
     if needle is None:
-        text = data.decode(codec.pivot, codec.pivot_errors)
-        lines = text.split("\n")
-        ascii_only = text.isascii()
-        escaped = "\\" in text
-        del text
+        lines = chain.from_iterable(_decoded(data, codec))
+        ascii_only = data.isascii()
+        escaped = b"\\" in data
     else:
         lines, numbers = _holding(data, needle, codec)
         ascii_only = all(line.isascii() for line in lines)
@@ -227,6 +228,19 @@ def _entries(
     if codec.redecode is not None:
         out = [_redecoded(m, codec.redecode) for m in out]
     return out
+
+
+def _decoded(data: bytes, codec: _Codec) -> Iterator[List[str]]:
+    """The lines of ``data``, decoded a chunk at a time: the text of a whole large table and
+    all its lines at once would double the parse's peak memory."""
+    start = 0
+    while True:
+        end = data.find(b"\n", start + _CHUNK)
+        if end < 0:
+            yield data[start:].decode(codec.pivot, codec.pivot_errors).split("\n")
+            return
+        yield data[start:end].decode(codec.pivot, codec.pivot_errors).split("\n")
+        start = end + 1
 
 
 def _holding(data: bytes, needle: bytes, codec: _Codec) -> Tuple[List[str], List[int]]:
@@ -261,7 +275,7 @@ def _redecoded(m: Mount, redecode: Callable[[str], str]) -> Mount:
 
 
 def _parse(
-    lines: List[str],
+    lines: Iterable[str],
     numbers: Optional[List[int]],
     ascii_only: bool,
     escaped: bool,

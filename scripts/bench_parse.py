@@ -19,7 +19,7 @@ share: ``parse_mountinfo`` of that read / the read. ``--rss N`` prints the peak 
 ``parse_mountinfo`` of an N-line distinct-tail table and of ``list_mounts()`` among N
 mounts (binds), each in a fresh process.
 
-    python scripts/bench_parse.py [--rounds 9] [--mounts 10000] [--rss 100000]
+    python scripts/bench_parse.py [--rounds 9] [--mounts 10000] [--rss 100000 [--rss-also ../old]]
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -258,54 +257,63 @@ def mounts(count: int, rounds: int) -> bool:
 
 
 _RSS_CHILD = """
-import gc, os, resource, sys
+import gc, sys
 sys.path.insert(0, {root!r})
 import mountprobe
+
+def high_water():  # VmHWM: of this process image only (ru_maxrss keeps the parent's across exec)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
 what = sys.argv[1]
 if what == "parse":
     with open(sys.argv[2], "rb") as f:
         data = f.read()
 gc.collect()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water()
 result = mountprobe.parse_mountinfo(data) if what == "parse" else mountprobe.list_mounts()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(before, after, len(result))
+print(before, high_water(), len(result))
 """
 
 
-def rss(count: int) -> None:
-    """Peak RSS of each call, in a fresh interpreter (ru_maxrss before and after it)."""
-    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    code = _RSS_CHILD.format(root=root)
+def rss(count: int, roots: List[str]) -> None:
+    """Peak RSS of each call, in a fresh interpreter (its VmHWM before and after it), for
+    this checkout and any other given (``--rss-also``: the same tables and mounts)."""
+
+    def measure(root: str, *args: str) -> Tuple[int, int, int]:
+        code = _RSS_CHILD.format(root=os.path.abspath(root))
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, check=True)
+        before, after, n = out.stdout.split()
+        return int(before), int(after), int(n)
+
     with tempfile.NamedTemporaryFile(suffix=".mountinfo") as table:
         table.write(distinct_tails(count))
         table.flush()
-        out = subprocess.run([sys.executable, "-c", code, "parse", table.name], capture_output=True, check=True)
-        before, after, n = out.stdout.split()
-        print(
-            f"peak RSS, parse_mountinfo of {int(n)} distinct-tail lines ({os.path.getsize(table.name) / 1e6:.1f} MB): "
-            f"{int(after) / 1024:.1f} MB ({int(before) / 1024:.1f} MB before the call)"
-        )
+        size = os.path.getsize(table.name) / 1e6
+        for root in roots:
+            before, after, n = measure(root, "parse", table.name)
+            print(
+                f"peak RSS, parse_mountinfo of {n} distinct-tail lines ({size:.1f} MB), {root}: "
+                f"{after / 1024:.1f} MB ({before / 1024:.1f} MB before the call)"
+            )
 
     def listing() -> Dict[str, Any]:
-        from _ns import bind
+        from _ns import bind, tmpfs
 
         base = tempfile.mkdtemp(prefix="mp-bench-rss-")
+        tmpfs(base, "bench")
         src = os.path.join(base, "src")
         os.mkdir(src)
         existing = len(raw_read().splitlines())
         for i in range(count - existing - 10):  # /proc/sys/fs/mount-max is 100,000 by default
             os.mkdir(os.path.join(base, str(i)))
             bind(src, os.path.join(base, str(i)))
-        done = subprocess.run([sys.executable, "-c", code, "list"], capture_output=True, check=True)
-        before, after, n = done.stdout.split()
-        return {"before": float(before), "after": float(after), "mounts": float(n)}
+        return {root: measure(root, "list") for root in roots}
 
-    got = in_namespace(listing)
-    print(
-        f"peak RSS, list_mounts() among {got['mounts']:.0f} mounts: {got['after'] / 1024:.1f} MB "
-        f"({got['before'] / 1024:.1f} MB before the call)"
-    )
+    for root, (before, after, n) in in_namespace(listing).items():
+        print(
+            f"peak RSS, list_mounts() among {n} mounts, {root}: {after / 1024:.1f} MB ({before / 1024:.1f} MB before)"
+        )
 
 
 def main() -> int:
@@ -313,13 +321,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--mounts", type=int, default=0, help="also time list_mounts() among this many mounts")
     parser.add_argument("--rss", type=int, default=0, help="also print the peak RSS at this many lines and mounts")
+    parser.add_argument("--rss-also", action="append", default=[], help="another checkout to measure the same way")
     args = parser.parse_args()
     ok = tables(args.rounds)
     if args.mounts:
         ok = mounts(args.mounts, args.rounds) and ok
     if args.rss:
-        rss(args.rss)
-    print(f"peak RSS of this run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        rss(
+            args.rss, [os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))] + args.rss_also
+        )
     return 0 if ok else 1
 
 

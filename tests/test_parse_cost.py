@@ -153,3 +153,20 @@ def test_the_parser_keeps_nothing_between_calls() -> None:
         stat.size_diff for stat in after.filter_traces(files).compare_to(before.filter_traces(files), "filename")
     )
     assert grown < 10_000, f"{grown} bytes kept by the parser after 2,000 calls"
+
+
+def test_decoding_the_table_in_chunks_changes_no_record_and_no_line_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    samples = sorted((Path(__file__).parent / "data").rglob("*.mountinfo"))
+    data = b"".join(path.read_bytes().rstrip(b"\n") + b"\n" for path in samples) + b"x\n\n" + GOOD
+
+    def parsed() -> Any:
+        records: List[mountprobe.Mount] = []
+        return warned_lines(lambda d: records.extend(mountprobe.parse_mountinfo(d)), data), records
+
+    whole = parsed()
+    assert len(whole[1]) > 100 and whole[0]
+    for size in (1, 7, 100, 4096):
+        monkeypatch.setattr(mountinfo, "_CHUNK", size)
+        assert parsed() == whole, size
