@@ -406,7 +406,7 @@ def _parse(
             lineno = 1 + (index if numbers is None else numbers[index])
             if strict:
                 raise ParseError(why, lineno, _raw(line)) from None
-            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {_raw(line)[:200]!r}", ParseWarning, stacklevel=5)
+            warnings.warn(f"mountinfo line {lineno} skipped: {why}: {_raw(line)[:200]!r}", ParseWarning, stacklevel=4)
             continue
         if n_ids >= 0:
             u = ids[index] if index < n_ids else None  # type: ignore[index]

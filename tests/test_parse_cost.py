@@ -170,3 +170,10 @@ def test_decoding_the_table_in_chunks_changes_no_record_and_no_line_number(monke
     for size in (1, 7, 100, 4096):
         monkeypatch.setattr(mountinfo, "_CHUNK", size)
         assert parsed() == whole, size
+
+
+def test_a_warning_points_at_the_caller_of_parse_mountinfo() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mountprobe.parse_mountinfo(b"junk\n")
+    assert [w.filename for w in caught] == [__file__]
