@@ -34,12 +34,12 @@ import stat
 
 from . import _lazy
 from ._paths import to_bytes
-from .errors import MountprobeError
+from .errors import MountprobeError, ProcUnavailable
 from .kernel import mount as k
 from .kernel import nsfs
 from .kernel import openat2 as ko
 from .kernel import statx as kx
-from .mountinfo import ProcUnavailable, parse_mountinfo
+from .mountinfo import parse_mountinfo
 from .probe import capabilities
 from .strategies import _resolve
 from .strategies._calls import fd_mount_id

@@ -17,6 +17,7 @@ import errno
 import os
 from collections import namedtuple
 
+from ._procfs import mountinfo_paths
 from .kernel import fhandle, mount, openat2, statx
 
 AVAILABLE = "available"
@@ -161,7 +162,7 @@ def _probe_statmount(root_id: int) -> tuple[Interface, bool]:
 
 
 def _probe_procfs() -> Interface:
-    for path in ("/proc/thread-self/mountinfo", "/proc/self/mountinfo"):
+    for path in mountinfo_paths():
         if os.access(path, os.R_OK):
             return Interface("procfs", AVAILABLE, path)
     return Interface("procfs", MISSING, "no readable mountinfo: is /proc mounted?")

@@ -7,7 +7,7 @@ import errno
 import os
 
 from .. import probe
-from ..errors import MountprobeError, Unsupported
+from ..errors import Unsupported
 from ..kernel import statx as _statx
 
 TYPE_CHECKING = False
@@ -49,16 +49,6 @@ def statx(path: bytes, follow: bool, mask: int) -> _statx.Statx:
         if exc.errno in OFF:
             refused("statx", exc)
         raise
-
-
-def outside_root(path: bytes, mnt_id: int) -> MountprobeError:
-    """The mount holding ``path`` holds this process's root from outside it: a chroot to a
-    plain directory. mountinfo omits it (its mount point is not reachable from the root) and
-    statmount gives it no mount point, so no record of it can be built from here."""
-    return MountprobeError(
-        f"{os.fsdecode(path)}: its mount ({mnt_id}) holds this process's root from outside it "
-        "(a chroot to a plain directory): neither mountinfo nor statmount describes it from here"
-    )
 
 
 def in_no_table(path: bytes, mnt_id: int) -> FileNotFoundError:

@@ -11,7 +11,8 @@ import errno
 import os
 
 from .. import mountinfo as mi
-from ..errors import MountprobeError, Unsupported
+from .._procfs import mountinfo_paths
+from ..errors import MountprobeError, OutsideRoot, ProcUnavailable, Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as km
 from ..kernel import statx as kx
@@ -74,7 +75,7 @@ def _source_mount() -> tuple[str, Optional[int]]:
     """The mountinfo file that a read takes (the first that opens) and the legacy id of the
     mount holding it: a file bound over it is a mount of its own, and the table read through
     it must hold that mount."""
-    for name in mi._sources():
+    for name in mountinfo_paths():
         try:
             fd = os.open(name, os.O_PATH | os.O_CLOEXEC)
         except OSError:
@@ -151,7 +152,7 @@ def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
     holder, _ = _line_of(data, mnt_id, where)
     if holder is None:  # the mount holding a plain-directory chroot: its root lies above "/"
         if where == b"/":
-            raise _calls.outside_root(where, mnt_id)
+            raise OutsideRoot(where, mnt_id)
         return None
     return holder if os.fsencode(holder.mountpoint) == where else None
 
@@ -180,7 +181,7 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where 
     else:
         found, _ = _line_of(mi.read_mountinfo(), mnt_id, path)
         if found is None:
-            raise _calls.outside_root(path, mnt_id)
+            raise OutsideRoot(path, mnt_id)
     return _plain(found, with_propagate_from)
 
 
@@ -335,11 +336,11 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     before = _listed_ids()
     try:
         data = mi.read_mountinfo()
-    except mi.ProcUnavailable as exc:
+    except ProcUnavailable as exc:
         # The statmount strategy declined: say why, since that is what a reader can change.
         caps = capabilities()
         why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
-        raise mi.ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
+        raise ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
     table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
     root = _root_id()
     error = _unsound(table, root)

@@ -14,7 +14,7 @@ import sys
 
 from .. import _lazy, _paths
 from .._paths import is_below
-from ..errors import Unsupported
+from ..errors import OutsideRoot, Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as k
 from ..kernel import statx as kx
@@ -163,7 +163,7 @@ def describe(mnt_id: int, with_propagate_from: bool) -> Mount:
     """The record of the mount with unique id ``mnt_id``; FileNotFoundError once it is gone."""
     found = record(_statmount_raw(mnt_id, _param(with_propagate_from)), with_propagate_from)
     if found is None:
-        raise Unsupported(f"mount {mnt_id} lies outside this process's root: statmount gives no mount point")
+        raise OutsideRoot(None, mnt_id)
     return found
 
 
@@ -214,7 +214,7 @@ def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[k
         st = again
     found = record(raw, with_propagate_from)
     if found is None:
-        raise _calls.outside_root(path, st.mnt_id)
+        raise OutsideRoot(path, st.mnt_id)
     return found
 
 
