@@ -19,6 +19,7 @@ from collections import namedtuple
 
 from ._procfs import mountinfo_paths
 from .kernel import fhandle, mount, openat2, statx
+from .kernel._syscall import OFF
 
 AVAILABLE = "available"
 MISSING = "missing"  # ENOSYS: the kernel (or an emulator, or runc's stub) lacks it
@@ -80,11 +81,13 @@ class Capabilities(_CapabilitiesFields):
 # "empty for this mount". Without it we read mountinfo for records.
 RECORD_FIELDS = mount.STATMOUNT_FS_SUBTYPE | mount.STATMOUNT_SB_SOURCE | mount.STATMOUNT_MNT_OPTS
 
-_SYSCALL_OFF = {errno.ENOSYS: MISSING, errno.EPERM: BLOCKED}
-
 
 def _failed(name: str, exc: OSError) -> Interface:
-    status = _SYSCALL_OFF.get(exc.errno or 0, PARTIAL if exc.errno == errno.EINVAL else MISSING)
+    # EINVAL: present, without a flag the probe asked for; any other errno: not usable.
+    if exc.errno in OFF:
+        status = MISSING if exc.errno == errno.ENOSYS else BLOCKED
+    else:
+        status = PARTIAL if exc.errno == errno.EINVAL else MISSING
     return Interface(name, status, f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}", exc.errno)
 
 
@@ -146,7 +149,7 @@ def _probe_statmount(root_id: int) -> tuple[Interface, bool]:
         try:
             mount.statmount(0, mount.STATMOUNT_MNT_BASIC)
         except OSError as exc:
-            if exc.errno in _SYSCALL_OFF:
+            if exc.errno in OFF:
                 return _failed("statmount", exc), False
         return Interface("statmount", PARTIAL, "no unique mount id from statx to ask about"), False
     try:

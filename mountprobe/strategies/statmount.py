@@ -18,6 +18,7 @@ from ..errors import OutsideRoot, Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as k
 from ..kernel import statx as kx
+from ..kernel._syscall import OFF
 from ..model import Mount, collector_paused, parents_first
 from ..mountinfo import split_options
 from ..probe import capabilities, procfs_now
@@ -150,8 +151,7 @@ def _statmount_raw(mnt_id: int, param: int) -> bytes:
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             _calls.unsupported("statmount", exc)
-        if exc.errno in _calls.OFF:
-            _calls.refused("statmount", exc, answers=True)
+        _calls.refused("statmount", exc, answers=True)
         raise
 
 
@@ -187,7 +187,7 @@ def _unique_id_from_handle(path: bytes, follow: bool) -> kx.Statx:
     try:
         unique = fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
     except OSError as exc:
-        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, *_calls.OFF):
+        if exc.errno in OFF or exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
             _calls.unsupported("statx refused a mask and name_to_handle_at gives no unique id", exc)
         raise
     return st._replace(mnt_id=unique, mask=st.mask | kx.STATX_MNT_ID_UNIQUE)
@@ -241,8 +241,7 @@ def _subtree(top: int) -> List[int]:
     try:
         return k.listmount_all(top)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("listmount", exc, answers=True)
+        _calls.refused("listmount", exc, answers=True)
         raise
 
 
@@ -250,8 +249,7 @@ def _listmount(top: int, count: int, flags: int) -> List[int]:
     try:
         return k.listmount(top, 0, count, flags)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("listmount", exc, answers=True)
+        _calls.refused("listmount", exc, answers=True)
         raise
 
 
@@ -272,7 +270,7 @@ def _records(ids: List[int], with_propagate_from: bool, keep: Optional[Callable[
             except OSError as exc:
                 if exc.errno == errno.ENOENT or (exc.errno == errno.EPERM and checked):
                     continue
-                if exc.errno in _calls.OFF:
+                if exc.errno in OFF:
                     _calls.refused("statmount", exc, answers=True)  # Unsupported unless the kernel's EPERM
                     checked = True
                     continue
@@ -433,8 +431,7 @@ def _unique_id_of(where: Target, fd: int) -> kx.Statx:
     try:
         st = where.statx(fd, kx.STATX_MNT_ID_UNIQUE)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("statx", exc)
+        _calls.refused("statx", exc)
         raise
     if not st.mask & kx.STATX_MNT_ID_UNIQUE:
         raise Unsupported("statx ignored STATX_MNT_ID_UNIQUE")

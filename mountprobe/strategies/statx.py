@@ -44,8 +44,7 @@ def _elsewhere(path: bytes, follow: bool, where: Target) -> bool:
         try:
             st = where.statx(fd, 0)
         except OSError as exc:
-            if exc.errno in _calls.OFF:
-                _calls.refused("statx", exc)
+            _calls.refused("statx", exc)
             raise
     finally:
         os.close(fd)
