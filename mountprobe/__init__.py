@@ -9,6 +9,8 @@ __version__ = "0.3.0"
 
 from . import _lazy
 
+# The public names and the module each lives in: the one table from which ``__all__`` and
+# the lazy imports come (tests/test_public_names.py holds the typed imports below to it).
 # The names load on first use (PEP 562): ``mountprobe is-mountpoint`` must start in a few
 # milliseconds, and the records, the parser and most strategies are not needed for it.
 # Every late import goes through ``_lazy.load``: see there why (fork, chroot).
@@ -22,117 +24,56 @@ _HOMES = {
     "mount_root": "api",
     "mounts_under": "api",
     "still_mounted": "api",
+    "MountedBelow": "errors",
     "MountprobeError": "errors",
     "ParseError": "errors",
     "ParseWarning": "errors",
-    "Unsupported": "errors",
-    "Answer": "model",
-    "Mount": "model",
     "ProcUnavailable": "errors",
-    "parse_mountinfo": "mountinfo",
-    "read_mountinfo": "mountinfo",
-    "Capabilities": "probe",
-    "Interface": "probe",
-    "capabilities": "probe",
-    "with_timeout": "timeout",
-    "MountedBelow": "errors",
-    "safe_rmtree": "rmtree",
-    "Holder": "inventory",
-    "Namespace": "inventory",
-    "holders": "inventory",
-    "mount_namespaces": "inventory",
+    "Unsupported": "errors",
     "Event": "events",
     "Watcher": "events",
     "wait_for_mount": "events",
     "wait_for_unmount": "events",
     "watch": "events",
+    "Holder": "inventory",
+    "Namespace": "inventory",
+    "holders": "inventory",
+    "mount_namespaces": "inventory",
+    "Answer": "model",
+    "Mount": "model",
+    "parse_mountinfo": "mountinfo",
+    "read_mountinfo": "mountinfo",
+    "Capabilities": "probe",
+    "Interface": "probe",
+    "capabilities": "probe",
+    "safe_rmtree": "rmtree",
+    "with_timeout": "timeout",
 }
+__all__ = [*_HOMES, "preload"]
 # What the functions of a home module import when they first run: loaded with it, so that
 # no import is left to happen in a thread while another forks.
 _ALSO = {
     "events": ("api", "probe", "strategies._resolve", "strategies.statmount"),
     "rmtree": ("api", "probe", "strategies._calls", "strategies._resolve"),
 }
-__all__ = [
-    "Answer",
-    "Capabilities",
-    "Event",
-    "Holder",
-    "Interface",
-    "Mount",
-    "MountedBelow",
-    "Namespace",
-    "MountprobeError",
-    "ParseError",
-    "ParseWarning",
-    "ProcUnavailable",
-    "Unsupported",
-    "capabilities",
-    "is_mounted",
-    "is_mountpoint",
-    "last_answer",
-    "holders",
-    "list_mounts",
-    "mount_at",
-    "mount_of",
-    "mount_root",
-    "mount_namespaces",
-    "mounts_under",
-    "parse_mountinfo",
-    "preload",
-    "read_mountinfo",
-    "safe_rmtree",
-    "still_mounted",
-    "wait_for_mount",
-    "wait_for_unmount",
-    "watch",
-    "Watcher",
-    "with_timeout",
-]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .api import (
-        is_mounted as is_mounted,
-    )
-    from .api import (
-        is_mountpoint as is_mountpoint,
-    )
-    from .api import (
-        last_answer as last_answer,
-    )
-    from .api import (
-        list_mounts as list_mounts,
-    )
-    from .api import (
-        mount_at as mount_at,
-    )
-    from .api import (
-        mount_of as mount_of,
-    )
-    from .api import (
-        mount_root as mount_root,
-    )
-    from .api import (
-        mounts_under as mounts_under,
-    )
-    from .api import (
-        still_mounted as still_mounted,
-    )
+    from .api import is_mounted as is_mounted
+    from .api import is_mountpoint as is_mountpoint
+    from .api import last_answer as last_answer
+    from .api import list_mounts as list_mounts
+    from .api import mount_at as mount_at
+    from .api import mount_of as mount_of
+    from .api import mount_root as mount_root
+    from .api import mounts_under as mounts_under
+    from .api import still_mounted as still_mounted
     from .errors import MountedBelow as MountedBelow
-    from .errors import (
-        MountprobeError as MountprobeError,
-    )
-    from .errors import (
-        ParseError as ParseError,
-    )
-    from .errors import (
-        ParseWarning as ParseWarning,
-    )
+    from .errors import MountprobeError as MountprobeError
+    from .errors import ParseError as ParseError
+    from .errors import ParseWarning as ParseWarning
     from .errors import ProcUnavailable as ProcUnavailable
-    from .errors import (
-        Unsupported as Unsupported,
-    )
+    from .errors import Unsupported as Unsupported
     from .events import Event as Event
     from .events import Watcher as Watcher
     from .events import wait_for_mount as wait_for_mount
@@ -142,31 +83,15 @@ if TYPE_CHECKING:
     from .inventory import Namespace as Namespace
     from .inventory import holders as holders
     from .inventory import mount_namespaces as mount_namespaces
-    from .model import (
-        Answer as Answer,
-    )
-    from .model import (
-        Mount as Mount,
-    )
-    from .mountinfo import (
-        parse_mountinfo as parse_mountinfo,
-    )
-    from .mountinfo import (
-        read_mountinfo as read_mountinfo,
-    )
-    from .probe import (
-        Capabilities as Capabilities,
-    )
-    from .probe import (
-        Interface as Interface,
-    )
-    from .probe import (
-        capabilities as capabilities,
-    )
+    from .model import Answer as Answer
+    from .model import Mount as Mount
+    from .mountinfo import parse_mountinfo as parse_mountinfo
+    from .mountinfo import read_mountinfo as read_mountinfo
+    from .probe import Capabilities as Capabilities
+    from .probe import Interface as Interface
+    from .probe import capabilities as capabilities
     from .rmtree import safe_rmtree as safe_rmtree
-    from .timeout import (
-        with_timeout as with_timeout,
-    )
+    from .timeout import with_timeout as with_timeout
 
 
 def preload() -> None:

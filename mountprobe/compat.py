@@ -16,26 +16,27 @@ docstring lists the differences exactly. Code that wants errors as exceptions sh
 from __future__ import annotations
 
 import os
-from collections import namedtuple
 
 from . import api
+from ._tuples import Record
 from .errors import MountprobeError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import AnyStr, List, NamedTuple, Set, Tuple, Union
+    from typing import AnyStr, List, Set, Tuple, Union
 
     from ._paths import PathArg
     from .model import Mount
 
-    class sdiskpart(NamedTuple):  # psutil's name
-        device: str
-        mountpoint: str
-        fstype: str
-        opts: str
 
-else:
-    sdiskpart = namedtuple("sdiskpart", "device mountpoint fstype opts", module=__name__)
+class sdiskpart(Record):  # psutil's name
+    """One partition as psutil.disk_partitions() gives it."""
+
+    device: str
+    mountpoint: str
+    fstype: str
+    opts: str
+
 
 __all__ = ["disk_partitions", "find_mount_point", "ismount", "sdiskpart"]
 

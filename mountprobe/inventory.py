@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import stat
 import warnings
-from collections import namedtuple
 
 from . import api
 from ._paths import to_bytes
+from ._tuples import Record
 from .errors import Unsupported
 from .kernel import mount as k
 from .kernel import nsfs
@@ -24,36 +24,26 @@ from .strategies.statmount import RECORD, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+    from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
     from ._paths import PathArg
 
-    class _NamespaceFields(NamedTuple):
-        inode: int  # the nsfs inode: lsns's NS, ``readlink /proc/PID/ns/mnt``
-        id: Optional[int]  # the 64-bit mount namespace id (6.11), statmount's mnt_ns_id
-        mounts: int
-        pids: Tuple[int, ...]
-        command: Optional[str]  # the name of its lowest pid, as lsns shows it
 
-    class _HolderFields(NamedTuple):
-        namespace: Namespace
-        mount: Mount
-
-else:
-    _NamespaceFields = namedtuple("Namespace", "inode id mounts pids command", module=__name__)
-    _HolderFields = namedtuple("Holder", "namespace mount", module=__name__)
-
-
-class Namespace(_NamespaceFields):
+class Namespace(Record):
     """One mount namespace of the host and the processes in it."""
 
-    __slots__ = ()
+    inode: int  # the nsfs inode: lsns's NS, ``readlink /proc/PID/ns/mnt``
+    id: Optional[int]  # the 64-bit mount namespace id (6.11), statmount's mnt_ns_id
+    mounts: int
+    pids: Tuple[int, ...]
+    command: Optional[str]  # the name of its lowest pid, as lsns shows it
 
 
-class Holder(_HolderFields):
+class Holder(Record):
     """A mount, in ``namespace``, of the filesystem or device given to ``holders()``."""
 
-    __slots__ = ()
+    namespace: Namespace
+    mount: Mount
 
 
 def _by_namespace() -> Dict[int, List[int]]:

@@ -5,47 +5,15 @@ from __future__ import annotations
 import _thread
 import gc
 import os
-from collections import namedtuple
+
+from ._tuples import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, NamedTuple, Optional, Set, Tuple
-
-    class _MountFields(NamedTuple):
-        id: int
-        parent_id: int
-        unique_id: Optional[int]
-        parent_unique_id: Optional[int]
-        major: int
-        minor: int
-        root: str
-        mountpoint: str
-        options: Tuple[str, ...]
-        fstype: str
-        source: Optional[str]
-        super_options: Tuple[str, ...]
-        shared: Optional[int]
-        master: Optional[int]
-        propagate_from: Optional[int]
-        unbindable: bool
-
-    class _AnswerFields(NamedTuple):
-        question: str
-        strategy: str
-        declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
-
-else:  # the same classes from collections: typing (and the re it imports) would weigh on
-    # every command's start-up (scripts/bench_startup.py, tests/test_startup_imports.py)
-    _MountFields = namedtuple(
-        "Mount",
-        "id parent_id unique_id parent_unique_id major minor root mountpoint options fstype source "
-        "super_options shared master propagate_from unbindable",
-        module=__name__,
-    )
-    _AnswerFields = namedtuple("Answer", "question strategy declined", module=__name__)
+    from typing import Dict, List, Optional, Set, Tuple
 
 
-class Mount(_MountFields):
+class Mount(Record):
     """One mount, with the fields of a ``/proc/self/mountinfo`` line plus unique ids.
 
     A named tuple rather than a frozen dataclass: ``list_mounts`` builds tens of thousands of
@@ -53,7 +21,22 @@ class Mount(_MountFields):
     (``scripts/bench_record.py`` times both).
     """
 
-    __slots__ = ()
+    id: int
+    parent_id: int
+    unique_id: Optional[int]
+    parent_unique_id: Optional[int]
+    major: int
+    minor: int
+    root: str
+    mountpoint: str
+    options: Tuple[str, ...]
+    fstype: str
+    source: Optional[str]
+    super_options: Tuple[str, ...]
+    shared: Optional[int]
+    master: Optional[int]
+    propagate_from: Optional[int]
+    unbindable: bool
 
     @property
     def read_only(self) -> bool:
@@ -76,10 +59,12 @@ class Mount(_MountFields):
         return f"{self.major}:{self.minor}"
 
 
-class Answer(_AnswerFields):
+class Answer(Record):
     """How the last question of this thread was answered (``mountprobe.last_answer()``)."""
 
-    __slots__ = ()
+    question: str
+    strategy: str
+    declined: Tuple[Tuple[str, str], ...]  # (strategy, why it could not answer), in order
 
 
 def identity(m: Mount) -> Tuple[object, ...]:

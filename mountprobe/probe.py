@@ -15,9 +15,9 @@ from __future__ import annotations
 import _thread
 import errno
 import os
-from collections import namedtuple
 
 from ._procfs import mountinfo_paths
+from ._tuples import Record
 from .kernel import fhandle, mount, openat2, statx
 from .kernel._syscall import OFF
 
@@ -29,51 +29,36 @@ PARTIAL = "partial"  # present, without a feature mountprobe would use
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NamedTuple, Optional
-
-    class _InterfaceFields(NamedTuple):
-        name: str
-        status: str
-        detail: str
-        errno: Optional[int] = None
-
-    class _CapabilitiesFields(NamedTuple):
-        statx: Interface
-        statx_mount_root: bool  # STATX_ATTR_MOUNT_ROOT (5.8)
-        statx_mnt_id: bool  # STATX_MNT_ID (5.8)
-        statx_unique_id: bool  # STATX_MNT_ID_UNIQUE (6.8); silently absent before
-        openat2: Interface
-        name_to_handle_at: Interface
-        handle_fid: bool  # AT_HANDLE_FID (6.5): works on overlayfs, procfs, nsfs
-        listmount: Interface
-        statmount: Interface
-        statmount_records: bool  # statmount gives every field of a mountinfo line
-        procfs: Interface
-
-else:  # without typing, as in model.py
-    _InterfaceFields = namedtuple("Interface", "name status detail errno", defaults=(None,), module=__name__)
-    _CapabilitiesFields = namedtuple(
-        "Capabilities",
-        "statx statx_mount_root statx_mnt_id statx_unique_id openat2 name_to_handle_at handle_fid "
-        "listmount statmount statmount_records procfs",
-        module=__name__,
-    )
+    from typing import Optional
 
 
-class Interface(_InterfaceFields):
+class Interface(Record):
     """One kernel interface as probed here: ``status`` is available, missing, blocked or partial."""
 
-    __slots__ = ()
+    name: str
+    status: str
+    detail: str
+    errno: Optional[int] = None
 
     @property
     def usable(self) -> bool:
         return self.status in (AVAILABLE, PARTIAL)
 
 
-class Capabilities(_CapabilitiesFields):
+class Capabilities(Record):
     """Everything the strategies need to know about this kernel and sandbox."""
 
-    __slots__ = ()
+    statx: Interface
+    statx_mount_root: bool  # STATX_ATTR_MOUNT_ROOT (5.8)
+    statx_mnt_id: bool  # STATX_MNT_ID (5.8)
+    statx_unique_id: bool  # STATX_MNT_ID_UNIQUE (6.8); silently absent before
+    openat2: Interface
+    name_to_handle_at: Interface
+    handle_fid: bool  # AT_HANDLE_FID (6.5): works on overlayfs, procfs, nsfs
+    listmount: Interface
+    statmount: Interface
+    statmount_records: bool  # statmount gives every field of a mountinfo line
+    procfs: Interface
 
 
 # Fields a statmount reply needs to rebuild a whole mountinfo line: fs subtype and source

@@ -17,15 +17,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAVY = {"typing", "re", "argparse", "json", "threading", "collections"}
 
-# Needed today by every command: the records it builds at start-up, the capabilities
-# (probe.py) and Mount and Answer (model.py), are collections.namedtuple classes; only
-# kernel/ builds its records without collections (_tuples.named_tuple). Where the records are
-# declared once (issue 17, item 5), this entry should go. ``import mountprobe`` loads none.
-NEEDED: Dict[str, Set[str]] = {
-    "is-mountpoint": {"collections"},
-    "find": {"collections"},
-    "list": {"collections"},
-}
+# What a command may import of HEAVY because it truly needs it: nothing today. The records
+# it builds are declared on _tuples.Record, which needs neither typing nor collections.
+NEEDED: Dict[str, Set[str]] = {"is-mountpoint": set(), "find": set(), "list": set()}
 COMMANDS = [["is-mountpoint", "-q", "/proc"], ["find", "/proc"], ["list"]]
 
 

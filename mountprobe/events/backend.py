@@ -20,21 +20,15 @@ view (``key(mount)`` -> Mount), the epoll set and the scope (``under``); a backe
 
 from __future__ import annotations
 
-from collections import namedtuple
-
+from .._tuples import Record
 from ..model import Mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, NamedTuple, Optional, Protocol, Tuple
+    from typing import Callable, Dict, List, Optional, Protocol, Tuple
 
     View = Dict[int, Mount]
     InScope = Callable[[Mount], bool]
-
-    class _EventFields(NamedTuple):
-        action: str
-        mount: Mount
-        old: Optional[Mount]
 
     class Backend(Protocol):
         name: str
@@ -45,21 +39,21 @@ if TYPE_CHECKING:
         def changes(self, view: View, in_scope: InScope) -> List[Event]: ...
         def close(self) -> None: ...
 
-else:
-    _EventFields = namedtuple("Event", "action mount old", module=__name__)
 
 MOUNT, UMOUNT, REMOUNT, MOVE = "mount", "umount", "remount", "move"
 ACTIONS = (MOUNT, UMOUNT, REMOUNT, MOVE)
 
 
-class Event(_EventFields):
+class Event(Record):
     """One change: ``action`` is mount, umount, remount or move; ``mount`` is the mount as
     the watcher saw it after the change (for umount: as last seen); ``old`` is it before
     the change (None for mount; for umount the same record as ``mount``). The docs of
     ``mountprobe.events.fanotify`` and ``mountprobe.events.poll`` say what each backend
     reports when changes come faster than they are read."""
 
-    __slots__ = ()
+    action: str
+    mount: Mount
+    old: Optional[Mount]
 
 
 def key(m: Mount) -> int:

@@ -6,7 +6,7 @@ import ctypes
 import errno
 import struct
 
-from .._tuples import named_tuple
+from .._tuples import Record
 from ._syscall import missing, number, prototype, raise_errno
 
 AT_HANDLE_MNT_ID_UNIQUE = 0x001  # 6.12: mount_id points to a u64 unique id
@@ -20,21 +20,17 @@ _HEADER = struct.Struct("=Ii")
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NamedTuple, Optional
+    from typing import Optional
 
-    class FileHandle(NamedTuple):
-        mount_id: int
-        size: int
-        type: int
-        data: Optional[bytes]
 
-else:
-    FileHandle = named_tuple(
-        "FileHandle",
-        "mount_id size type data",
-        "What the kernel wrote. ``data`` is None when the buffer was too small (EOVERFLOW): the "
-        "kernel still writes the mount id then, and ``size`` is the size it needs.",
-    )
+class FileHandle(Record):
+    """What the kernel wrote. ``data`` is None when the buffer was too small (EOVERFLOW): the
+    kernel still writes the mount id then, and ``size`` is the size it needs."""
+
+    mount_id: int
+    size: int
+    type: int
+    data: Optional[bytes]
 
 
 _call = prototype(

@@ -11,7 +11,7 @@ import errno
 import struct
 from _thread import _local
 
-from .._tuples import named_tuple
+from .._tuples import Record
 from ._syscall import missing, number, prototype, raise_errno, untyped
 
 LSMT_ROOT = 0xFFFFFFFFFFFFFFFF
@@ -73,44 +73,35 @@ _new = tuple.__new__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, List, NamedTuple, Optional, Tuple
+    from typing import Any, List, Optional, Tuple
 
-    class StatmountReply(NamedTuple):
-        """A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped);
-        a string whose bit is clear in ``mask`` is None. Check ``mask`` before trusting a number."""
 
-        mask: int
-        sb_dev_major: int
-        sb_dev_minor: int
-        sb_magic: int
-        sb_flags: int
-        fs_type: Optional[bytes]
-        mnt_id: int
-        mnt_parent_id: int
-        mnt_id_old: int
-        mnt_parent_id_old: int
-        mnt_attr: int
-        mnt_propagation: int
-        mnt_peer_group: int
-        mnt_master: int
-        propagate_from: int
-        mnt_root: Optional[bytes]
-        mnt_point: Optional[bytes]
-        mnt_ns_id: int
-        fs_subtype: Optional[bytes]
-        sb_source: Optional[bytes]
-        mnt_opts: Optional[bytes]
-        supported_mask: int
+class StatmountReply(Record):
+    """A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped);
+    a string whose bit is clear in ``mask`` is None. Check ``mask`` before trusting a number."""
 
-else:  # built without typing, which costs a command milliseconds of start-up
-    StatmountReply = named_tuple(
-        "StatmountReply",
-        "mask sb_dev_major sb_dev_minor sb_magic sb_flags fs_type mnt_id mnt_parent_id mnt_id_old "
-        "mnt_parent_id_old mnt_attr mnt_propagation mnt_peer_group mnt_master propagate_from "
-        "mnt_root mnt_point mnt_ns_id fs_subtype sb_source mnt_opts supported_mask",
-        "A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped); a string "
-        "whose bit is clear in ``mask`` is None. Check ``mask`` before trusting a number.",
-    )
+    mask: int
+    sb_dev_major: int
+    sb_dev_minor: int
+    sb_magic: int
+    sb_flags: int
+    fs_type: Optional[bytes]
+    mnt_id: int
+    mnt_parent_id: int
+    mnt_id_old: int
+    mnt_parent_id_old: int
+    mnt_attr: int
+    mnt_propagation: int
+    mnt_peer_group: int
+    mnt_master: int
+    propagate_from: int
+    mnt_root: Optional[bytes]
+    mnt_point: Optional[bytes]
+    mnt_ns_id: int
+    fs_subtype: Optional[bytes]
+    sb_source: Optional[bytes]
+    mnt_opts: Optional[bytes]
+    supported_mask: int
 
 
 _listmount = prototype("listmount", ctypes.c_long, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint)

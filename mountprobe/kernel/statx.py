@@ -6,7 +6,7 @@ import ctypes
 import struct
 from _thread import _local
 
-from .._tuples import named_tuple
+from .._tuples import Record
 from ._syscall import missing, number, prototype, raise_errno
 
 AT_FDCWD = -100
@@ -30,28 +30,19 @@ _SIZE = 256
 _LAYOUT = struct.Struct("=I4xQ12xH2xQ16xQ64xIIIIQ")
 
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import NamedTuple
+class Statx(Record):
+    """The fields of ``struct statx`` that mount inspection uses; check ``mask`` before trusting any."""
 
-    class Statx(NamedTuple):
-        mask: int
-        attributes: int
-        mode: int
-        ino: int
-        attributes_mask: int
-        rdev_major: int
-        rdev_minor: int
-        dev_major: int
-        dev_minor: int
-        mnt_id: int
-
-else:
-    Statx = named_tuple(
-        "Statx",
-        "mask attributes mode ino attributes_mask rdev_major rdev_minor dev_major dev_minor mnt_id",
-        "The fields of ``struct statx`` that mount inspection uses; check ``mask`` before trusting any.",
-    )
+    mask: int
+    attributes: int
+    mode: int
+    ino: int
+    attributes_mask: int
+    rdev_major: int
+    rdev_minor: int
+    dev_major: int
+    dev_minor: int
+    mnt_id: int
 
 
 _call = prototype("statx", ctypes.c_long, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p)
