@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Set, Tuple
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mountprobe"
 # cli/output.py builds its EBADF as OSError(9) to import nothing beyond os and sys; the CLI is
@@ -21,21 +23,28 @@ def _modules() -> Iterator[Tuple[str, ast.Module]]:
         yield name, ast.parse(path.read_text(), name)
 
 
-def _errno_sets(tree: ast.Module) -> List[int]:
-    """Lines of tuples, lists or sets that hold both errno.ENOSYS and errno.EPERM."""
+def _errno_sets(tree: ast.Module, errnos: Set[str]) -> List[int]:
+    """Lines of tuples, lists or sets that hold all of ``errnos`` (as errno.NAME)."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
             items = node.keys if isinstance(node, ast.Dict) else node.elts
             names = {n.attr for n in items if isinstance(n, ast.Attribute)}
-            if {"ENOSYS", "EPERM"} <= names:
+            if errnos <= names:
                 found.append(node.lineno)
     return found
 
 
-def test_enosys_and_eperm_are_grouped_only_in_kernel_syscall() -> None:
-    found = {name: lines for name, tree in _modules() if (lines := _errno_sets(tree))}
-    assert found == {"kernel/_syscall.py": found.get("kernel/_syscall.py", [])} and found["kernel/_syscall.py"]
+@pytest.mark.parametrize(
+    ("errnos", "home"),
+    [
+        ({"ENOSYS", "EPERM"}, "kernel/_syscall.py"),  # OFF: the syscall cannot be used here
+        ({"EOPNOTSUPP", "EINVAL"}, "strategies/_calls.py"),  # NO_HANDLE_ID: name_to_handle_at gives no id
+    ],
+)
+def test_each_group_of_errnos_is_written_in_one_place(errnos: Set[str], home: str) -> None:
+    found = {name: lines for name, tree in _modules() if (lines := _errno_sets(tree, errnos))}
+    assert list(found) == [home] and len(found[home]) == 1, found
 
 
 def test_no_errno_is_written_as_a_bare_number() -> None:

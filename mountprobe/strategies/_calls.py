@@ -17,6 +17,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn, Optional
 
+# name_to_handle_at gives no mount id here, which says nothing about the path: the syscall
+# cannot be used (OFF), the filesystem has no export operations (EOPNOTSUPP: procfs,
+# overlayfs, without AT_HANDLE_FID), or a flag is unknown to this kernel (EINVAL:
+# AT_HANDLE_FID before 6.5, AT_HANDLE_MNT_ID_UNIQUE before 6.12), which the cached probe may
+# not have seen (a filter installed since).
+NO_HANDLE_ID = OFF | {errno.EOPNOTSUPP, errno.EINVAL}
+
 # AT_NO_AUTOMOUNT: never trigger an automount; AT_STATX_DONT_SYNC: never ask a network or
 # FUSE server ("mounts are a local concept", systemd mountpoint-util.c). Indexed by follow.
 STATX_FLAGS = (
@@ -88,9 +95,7 @@ def legacy_mount_id(path: bytes, follow: bool = True, dirfd: int = _statx.AT_FDC
         try:
             return _fhandle.name_to_handle_at(dirfd, path, flags | (0 if path else _fhandle.AT_EMPTY_PATH), 0).mount_id
         except OSError as exc:
-            # EOPNOTSUPP: no export operations (procfs, overlayfs) without AT_HANDLE_FID;
-            # EINVAL: AT_HANDLE_FID unknown (< 6.5) where the cached probe saw it (a filter since)
-            if exc.errno not in OFF and exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            if exc.errno not in NO_HANDLE_ID:
                 raise
     if not path:
         return fdinfo_mount_id(dirfd)

@@ -187,7 +187,7 @@ def _unique_id_from_handle(path: bytes, follow: bool) -> kx.Statx:
     try:
         unique = fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
     except OSError as exc:
-        if exc.errno in OFF or exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+        if exc.errno in _calls.NO_HANDLE_ID:
             _calls.unsupported("statx refused a mask and name_to_handle_at gives no unique id", exc)
         raise
     return st._replace(mnt_id=unique, mask=st.mask | kx.STATX_MNT_ID_UNIQUE)
