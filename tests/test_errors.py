@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _ns import isolated
+from _ns import bind, isolated
 
 import mountprobe
 from mountprobe import errors, probe
@@ -45,6 +45,11 @@ def test_a_mount_outside_the_root_is_outside_root_whether_named_by_path_or_by_id
     from mountprobe.strategies import statmount
 
     holder = mountprobe.mount_of(tmp_path)
+    # The jail's own /proc (a mount the chroot can see), so that the mountinfo strategy can
+    # answer where statmount cannot (before 6.8): the mount holding the jail is not in it.
+    (jail / "proc").mkdir()
+    bind("/proc", jail / "proc", recursive=True)
+    mountprobe.preload()  # the package's files are outside the jail
     os.chroot(jail)
     os.chdir("/")
     probe.forget()
