@@ -55,6 +55,18 @@ def _as_path(source: bytes) -> Optional[bytes]:
     return None
 
 
+def _reported_device(m: Mount, where: Where) -> Optional[Tuple[int, int]]:
+    """The number of the block device that ``m`` reports as its source, for a filesystem
+    that gives its mounts an anonymous device number (btrfs: 0:N, whatever its devices)."""
+    if m.source is None or not m.source.startswith("/"):
+        return None
+    try:
+        mode, rdev = where.kind(os.fsencode(m.source)) if where is not None else kind(os.fsencode(m.source))
+    except OSError:
+        return None
+    return rdev if stat.S_ISBLK(mode) else None
+
+
 def _same_source_text(reported: Optional[str], wanted: bytes) -> bool:
     if reported is None:
         return False
@@ -112,7 +124,7 @@ def matches(
     except (FileNotFoundError, NotADirectoryError):
         return _same_source_text(m.source, wanted)
     if stat.S_ISBLK(mode):
-        return bool(rdev == (m.major, m.minor))
+        return rdev == (m.major, m.minor) or (m.major == 0 and _reported_device(m, where) == rdev)
     if stat.S_ISREG(mode) and _loop_backing(m) == _canonical(path, where):
         return True
     return _is_bind_of(m, path, where, mount_of)

@@ -49,7 +49,7 @@ def need(*tools: str) -> None:
 def need_fs(fstype: str) -> None:
     with open("/proc/filesystems") as f:
         if fstype not in f.read().split():
-            pytest.skip(f"this kernel cannot mount {fstype} (not in /proc/filesystems)")
+            pytest.skip(f"this kernel cannot mount {fstype} (not in /proc/filesystems, no module loaded for it)")
 
 
 def blkid(device: str) -> Dict[str, str]:
@@ -216,7 +216,10 @@ def findmnt_targets(source: str, tmp_path: Path) -> List[str]:
 def loop_mount(image_path: str, target: Path, fstype: str) -> str:
     """``image_path`` mounted at ``target`` through an autoclear loop device: the device."""
     target.mkdir(exist_ok=True)
-    subprocess.run(["mount", "-t", fstype, "-o", "loop", image_path, str(target)], check=True)
+    done = subprocess.run(["mount", "-t", fstype, "-o", "loop", image_path, str(target)], check=False)
+    if done.returncode != 0:
+        need_fs(fstype)  # a module the kernel could not load: skip, else the mount failed
+        raise AssertionError(f"mount -t {fstype} -o loop {image_path} failed")
     return next(m.source for m in mountprobe.list_mounts() if m.mountpoint == str(target) and m.source)
 
 
@@ -239,7 +242,6 @@ def test_is_mounted_finds_label_and_uuid_without_udev_as_findmnt_does(fstype: st
     need_real_root()
     argv, mib = MOUNTED[fstype]
     need(argv[0], "blkid", "findmnt")
-    need_fs(fstype)
     hide_udev()
     label = label_for(fstype)
     path = image(tmp_path / "fs.img", mib)
@@ -438,7 +440,6 @@ def test_a_device_that_never_answers_is_an_error_within_the_wait_not_a_hang(tmp_
     answers (pread64 never returns): the wait ends with an error naming the device."""
     need_real_root()
     need("mkfs.xfs")
-    need_fs("xfs")
     hide_udev()
     path = image(tmp_path / "fs.img", 320)
     subprocess.run(["mkfs.xfs", "-q", "-f", "-L", "never", path], check=True)
@@ -474,3 +475,24 @@ def test_cli_find_with_source_label_without_udev_as_findmnt(tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert str(target).encode() in done.stdout
     assert findmnt_targets(f"LABEL={label}", tmp_path) == [str(target)]
+
+
+@isolated
+def test_a_btrfs_mount_comes_from_its_device_node_as_findmnt_says(tmp_path: Path) -> None:
+    """btrfs gives its mounts an anonymous device number (0:N), not the block device's: the
+    device node (and a udev link to it) is matched through the source the kernel reports."""
+    need_real_root()
+    need("mkfs.btrfs", "mkfs.ext4", "findmnt")
+    path = image(tmp_path / "fs.img", 128)
+    subprocess.run(["mkfs.btrfs", "-q", "-f", path], check=True, capture_output=True)
+    target = tmp_path / "mnt"
+    device = loop_mount(path, target, "btrfs")
+    m = mountprobe.mount_at(target)
+    assert m is not None and m.major == 0
+    assert findmnt_targets(device, tmp_path) == [str(target)]
+    assert mountprobe.is_mounted(target, source=device) is True
+    ext = image(tmp_path / "ext.img", 16)
+    subprocess.run(["mkfs.ext4", "-q", "-F", ext], check=True)
+    ext_device = loop_mount(ext, tmp_path / "ext", "ext4")
+    assert mountprobe.is_mounted(target, source=ext_device) is False
+    assert mountprobe.is_mounted(tmp_path / "ext", source=device) is False
