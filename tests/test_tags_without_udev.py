@@ -23,7 +23,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Any, Dict, Iterator, List
 
 import _seccomp
 import pytest
@@ -40,10 +40,21 @@ _seccomp.NUMBERS.setdefault("preadv2", {"x86_64": 327, "aarch64": 286}.get(os.un
 _seccomp.NUMBERS.setdefault("pread64", {"x86_64": 17, "aarch64": 67}.get(os.uname().machine, -1))
 
 
+# The tools live in /usr/sbin, which an unprivileged user's PATH may lack.
+SEARCH = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+
+
 def need(*tools: str) -> None:
     for tool in tools:
-        if shutil.which(tool) is None:
+        if shutil.which(tool, path=SEARCH) is None:
             pytest.skip(f"{tool} is not installed")
+
+
+def run(argv: List[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run of ``argv``, its program looked for in ``SEARCH``."""
+    program = shutil.which(argv[0], path=SEARCH) or argv[0]
+    done: subprocess.CompletedProcess[bytes] = subprocess.run([program, *argv[1:]], **kwargs)
+    return done
 
 
 def need_fs(fstype: str) -> None:
@@ -56,13 +67,11 @@ def blkid(device: str) -> Dict[str, str]:
     """What ``blkid -p`` says of ``device``, partition entries under the tag names
     (PARTUUID, PARTLABEL) that mount(8) and udev give them; values as ``-o value`` prints
     them (unescaped)."""
-    done = subprocess.run(["blkid", "-p", "-o", "export", device], capture_output=True, check=False)
+    done = run(["blkid", "-p", "-o", "export", device], capture_output=True, check=False)
     found: Dict[str, str] = {}
     for line in done.stdout.decode().splitlines():
         key = line.partition("=")[0]
-        value = subprocess.run(
-            ["blkid", "-p", "-o", "value", "-s", key, device], capture_output=True, check=True
-        ).stdout.decode()
+        value = run(["blkid", "-p", "-o", "value", "-s", key, device], capture_output=True, check=True).stdout.decode()
         found[{"PART_ENTRY_UUID": "PARTUUID", "PART_ENTRY_NAME": "PARTLABEL"}.get(key, key)] = value.rstrip("\n")
     return found
 
@@ -101,7 +110,7 @@ def test_the_reader_gives_the_label_and_uuid_blkid_gives(kind: str, tmp_path: Pa
     argv, mib, label = MKFS[kind]
     need(argv[0], "blkid")
     path = image(tmp_path / "fs.img", mib)
-    subprocess.run([a.format(label=label) for a in argv] + [path], check=True, capture_output=True)
+    run([a.format(label=label) for a in argv] + [path], check=True, capture_output=True)
     seen = blkid(path)
     assert seen.get("LABEL") == label, seen
     assert tags_of(seen) == read_file(path, kind.partition("-")[0])
@@ -110,11 +119,11 @@ def test_the_reader_gives_the_label_and_uuid_blkid_gives(kind: str, tmp_path: Pa
 def test_vfat_uuid_is_the_serial_in_blkid_s_xxxx_xxxx_and_lowercase_uuids_elsewhere(tmp_path: Path) -> None:
     need("mkfs.vfat", "mkfs.ext4", "blkid")
     fat = image(tmp_path / "fat.img", 8)
-    subprocess.run(["mkfs.vfat", "-i", "0a1b2c3d", fat], check=True, capture_output=True)
+    run(["mkfs.vfat", "-i", "0a1b2c3d", fat], check=True, capture_output=True)
     assert read_file(fat, "vfat") == {"UUID": "0A1B-2C3D"} == tags_of(blkid(fat))
     ext = image(tmp_path / "ext.img", 16)
     given = "8E1A0C2D-ABCD-4F00-9A3B-0123456789AB"
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-U", given, ext], check=True)
+    run(["mkfs.ext4", "-q", "-F", "-U", given, ext], check=True)
     assert read_file(ext, "ext4") == {"UUID": given.lower()} == tags_of(blkid(ext))
 
 
@@ -123,10 +132,10 @@ def test_a_label_blkid_does_not_show_is_no_label_here(tmp_path: Path) -> None:
     LABEL_FATBOOT, no LABEL: the root directory has no volume entry)."""
     need("mkfs.vfat", "mkfs.ext4", "blkid")
     ext = image(tmp_path / "ext.img", 16)
-    subprocess.run(["mkfs.ext4", "-q", "-F", ext], check=True)
+    run(["mkfs.ext4", "-q", "-F", ext], check=True)
     assert "LABEL" not in read_file(ext, "ext4") and "LABEL" not in blkid(ext)
     fat = image(tmp_path / "fat.img", 8)
-    subprocess.run(["mkfs.vfat", "-n", "BOOTONLY", fat], check=True, capture_output=True)
+    run(["mkfs.vfat", "-n", "BOOTONLY", fat], check=True, capture_output=True)
     with open(fat, "r+b") as f:  # blank the root directory's first entry, the volume label
         boot = f.read(512)
         sector, reserved, fats, fat_length = (
@@ -145,7 +154,7 @@ def test_a_label_blkid_does_not_show_is_no_label_here(tmp_path: Path) -> None:
 
 
 def sfdisk_json(path: str) -> List[Dict[str, object]]:
-    done = subprocess.run(["sfdisk", "-J", path], capture_output=True, check=True)
+    done = run(["sfdisk", "-J", path], capture_output=True, check=True)
     parts: List[Dict[str, object]] = json.loads(done.stdout)["partitiontable"]["partitions"]
     return parts
 
@@ -156,7 +165,7 @@ def test_gpt_entries_give_partuuid_and_partlabel_as_sfdisk_lists_them(tmp_path: 
     need("sgdisk", "sfdisk")
     path = image(tmp_path / "gpt.img", 40)
     names = {1: "p one", 2: "données 2 "}
-    subprocess.run(
+    run(
         ["sgdisk", "-n", "2:2048:+8M", "-c", f"2:{names[2]}", "-n", "1:0:+8M", "-c", f"1:{names[1]}", path],
         check=True,
         capture_output=True,
@@ -175,7 +184,7 @@ def test_an_mbr_gives_partuuid_as_signature_and_number(tmp_path: Path) -> None:
     need("sfdisk")
     path = image(tmp_path / "mbr.img", 40)
     table = "label: dos\nlabel-id: 0x0badcafe\n2048,8M\n,8M\n"
-    subprocess.run(["sfdisk", "-q", path], input=table.encode(), check=True, capture_output=True)
+    run(["sfdisk", "-q", path], input=table.encode(), check=True, capture_output=True)
     with _superblock.Device(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path) as dev:
         tags = _superblock.partition_tags(dev, 512, (40 << 20) // 512, 18432, 16384, 2)
     assert tags == {b"PARTUUID": b"0badcafe-02"}
@@ -184,7 +193,7 @@ def test_an_mbr_gives_partuuid_as_signature_and_number(tmp_path: Path) -> None:
 def test_a_corrupt_primary_gpt_header_is_read_from_the_backup(tmp_path: Path) -> None:
     need("sgdisk", "sfdisk")
     path = image(tmp_path / "gpt.img", 40)
-    subprocess.run(["sgdisk", "-n", "1:2048:+8M", "-c", "1:backup only", path], check=True, capture_output=True)
+    run(["sgdisk", "-n", "1:2048:+8M", "-c", "1:backup only", path], check=True, capture_output=True)
     part = sfdisk_json(path)[0]
     with open(path, "r+b") as f:
         f.seek(512 + 16)
@@ -207,16 +216,14 @@ def findmnt_targets(source: str, tmp_path: Path) -> List[str]:
     """The mount points findmnt -S finds (libblkid's scan without udev links; its cache file
     in the test's scratch directory, not the host's)."""
     env = dict(os.environ, BLKID_FILE=str(tmp_path / "blkid.tab"))
-    done = subprocess.run(
-        ["findmnt", "-n", "-r", "-o", "TARGET", "-S", source], capture_output=True, env=env, check=False
-    )
+    done = run(["findmnt", "-n", "-r", "-o", "TARGET", "-S", source], capture_output=True, env=env, check=False)
     return done.stdout.decode().split()
 
 
 def loop_mount(image_path: str, target: Path, fstype: str) -> str:
     """``image_path`` mounted at ``target`` through an autoclear loop device: the device."""
     target.mkdir(exist_ok=True)
-    done = subprocess.run(["mount", "-t", fstype, "-o", "loop", image_path, str(target)], check=False)
+    done = run(["mount", "-t", fstype, "-o", "loop", image_path, str(target)], check=False)
     if done.returncode != 0:
         need_fs(fstype)  # a module the kernel could not load: skip, else the mount failed
         raise AssertionError(f"mount -t {fstype} -o loop {image_path} failed")
@@ -245,7 +252,7 @@ def test_is_mounted_finds_label_and_uuid_without_udev_as_findmnt_does(fstype: st
     hide_udev()
     label = label_for(fstype)
     path = image(tmp_path / "fs.img", mib)
-    subprocess.run([*argv, label, path], check=True, capture_output=True)
+    run([*argv, label, path], check=True, capture_output=True)
     target = tmp_path / "mnt"
     device = loop_mount(path, target, fstype)
     seen = blkid(device)
@@ -273,7 +280,7 @@ def test_an_unprivileged_user_gets_an_error_that_says_the_device_cannot_be_read(
     hide_udev()
     bind(tmp_path, "/srv")  # pytest's temporary directory is private to root
     path = image(Path("/srv/fs.img"), 16)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "nobody-cannot", path], check=True)
+    run(["mkfs.ext4", "-q", "-F", "-L", "nobody-cannot", path], check=True)
     target = Path("/srv/mnt")
     device = loop_mount(path, target, "ext4")
     assert mountprobe.is_mounted(target, source="LABEL=nobody-cannot") is True  # loads every module
@@ -315,7 +322,7 @@ def test_an_unknown_filesystem_type_on_a_block_device_is_an_error_not_false(tmp_
     need("mkfs.ext4")
     hide_udev()
     path = image(tmp_path / "fs.img", 16)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "typed", path], check=True)
+    run(["mkfs.ext4", "-q", "-F", "-L", "typed", path], check=True)
     target = tmp_path / "mnt"
     loop_mount(path, target, "ext4")
     # The same device seen as a filesystem type the reader does not know.
@@ -368,7 +375,7 @@ def test_partuuid_and_partlabel_of_a_gpt_partition_without_udev_as_blkid_and_fin
     hide_udev()
     path = image(tmp_path / "disk.img", 40)
     name = f"part {secrets.token_hex(3)}"
-    subprocess.run(
+    run(
         ["sgdisk", "-n", "2:2048:+8M", "-c", "2:first on disk", "-n", "1:0:+16M", "-c", f"1:{name}", path],
         check=True,
         capture_output=True,
@@ -377,8 +384,8 @@ def test_partuuid_and_partlabel_of_a_gpt_partition_without_udev_as_blkid_and_fin
     target.mkdir()
     with partitioned_loop(path) as disk:
         part = f"{disk}p1"
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", name[:16], part], check=True)
-        subprocess.run(["mount", part, str(target)], check=True)
+        run(["mkfs.ext4", "-q", "-F", "-L", name[:16], part], check=True)
+        run(["mount", part, str(target)], check=True)
     seen = blkid(part)
     assert seen["PARTLABEL"] == name
     for source in (f"PARTUUID={seen['PARTUUID']}", f"PARTLABEL={name}", f"LABEL={name[:16]}", f"UUID={seen['UUID']}"):
@@ -397,12 +404,12 @@ def test_partuuid_of_an_mbr_partition_without_udev_as_blkid_and_findmnt(tmp_path
     path = image(tmp_path / "disk.img", 40)
     signature = secrets.token_hex(4)
     table = f"label: dos\nlabel-id: 0x{signature}\n2048,8M\n,16M\n"
-    subprocess.run(["sfdisk", "-q", path], input=table.encode(), check=True, capture_output=True)
+    run(["sfdisk", "-q", path], input=table.encode(), check=True, capture_output=True)
     target = tmp_path / "mnt"
     target.mkdir()
     with partitioned_loop(path) as disk:
-        subprocess.run(["mkfs.ext4", "-q", "-F", f"{disk}p2"], check=True)
-        subprocess.run(["mount", f"{disk}p2", str(target)], check=True)
+        run(["mkfs.ext4", "-q", "-F", f"{disk}p2"], check=True)
+        run(["mount", f"{disk}p2", str(target)], check=True)
     assert blkid(f"{disk}p2")["PARTUUID"] == f"{signature}-02"
     assert mountprobe.is_mounted(target, source=f"PARTUUID={signature}-02") is True
     assert findmnt_targets(f"PARTUUID={signature}-02", tmp_path) == [str(target)]
@@ -417,7 +424,7 @@ def test_without_rwf_nowait_for_block_devices_the_tag_is_still_read(tmp_path: Pa
     need("mkfs.ext4")
     hide_udev()
     path = image(tmp_path / "fs.img", 16)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "plainread", path], check=True)
+    run(["mkfs.ext4", "-q", "-F", "-L", "plainread", path], check=True)
     target = tmp_path / "mnt"
     loop_mount(path, target, "ext4")
     assert mountprobe.is_mounted(target, source="LABEL=plainread") is True
@@ -442,7 +449,7 @@ def test_a_device_that_never_answers_is_an_error_within_the_wait_not_a_hang(tmp_
     need("mkfs.xfs")
     hide_udev()
     path = image(tmp_path / "fs.img", 320)
-    subprocess.run(["mkfs.xfs", "-q", "-f", "-L", "never", path], check=True)
+    run(["mkfs.xfs", "-q", "-f", "-L", "never", path], check=True)
     target = tmp_path / "mnt"
     device = loop_mount(path, target, "xfs")
     assert mountprobe.is_mounted(target, source="LABEL=never") is True
@@ -468,7 +475,7 @@ def test_cli_find_with_source_label_without_udev_as_findmnt(tmp_path: Path) -> N
     hide_udev()
     label = label_for("ext4")
     path = image(tmp_path / "fs.img", 16)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", label, path], check=True)
+    run(["mkfs.ext4", "-q", "-F", "-L", label, path], check=True)
     target = tmp_path / "mnt"
     loop_mount(path, target, "ext4")
     done = _cli("find", "-S", f"LABEL={label}", str(target))
@@ -484,7 +491,7 @@ def test_a_btrfs_mount_comes_from_its_device_node_as_findmnt_says(tmp_path: Path
     need_real_root()
     need("mkfs.btrfs", "mkfs.ext4", "findmnt")
     path = image(tmp_path / "fs.img", 128)
-    subprocess.run(["mkfs.btrfs", "-q", "-f", path], check=True, capture_output=True)
+    run(["mkfs.btrfs", "-q", "-f", path], check=True, capture_output=True)
     target = tmp_path / "mnt"
     device = loop_mount(path, target, "btrfs")
     m = mountprobe.mount_at(target)
@@ -492,7 +499,7 @@ def test_a_btrfs_mount_comes_from_its_device_node_as_findmnt_says(tmp_path: Path
     assert findmnt_targets(device, tmp_path) == [str(target)]
     assert mountprobe.is_mounted(target, source=device) is True
     ext = image(tmp_path / "ext.img", 16)
-    subprocess.run(["mkfs.ext4", "-q", "-F", ext], check=True)
+    run(["mkfs.ext4", "-q", "-F", ext], check=True)
     ext_device = loop_mount(ext, tmp_path / "ext", "ext4")
     assert mountprobe.is_mounted(target, source=ext_device) is False
     assert mountprobe.is_mounted(tmp_path / "ext", source=device) is False
