@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from . import _lazy
+from . import _lazy, _superblock
 from ._paths import to_bytes
 from .errors import Unsupported
 
@@ -19,7 +19,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, Optional, Tuple
 
-    from . import _superblock
     from ._paths import PathArg
     from .model import Mount
     from .namespaces import Where
@@ -166,9 +165,6 @@ def kind(path: bytes) -> Tuple[int, Tuple[int, int]]:
 def _device_has_tag(m: Mount, tag: bytes, value: bytes, where: Where) -> bool:
     """Does the block device of ``m`` carry ``tag=value``? False for a mount without a block
     device; Unsupported, naming the tag, the device and why, where the device cannot tell."""
-    _lazy.load(f"{__package__}._superblock")
-    from . import _superblock
-
     what = f"{os.fsdecode(tag)}={os.fsdecode(value)}: no /dev/disk/{os.fsdecode(_TAGS[tag])} link names it"
     found = _block_device(m, where, what)
     if found is None:
@@ -246,8 +242,6 @@ def _sysfs_devname(rdev: Tuple[int, int]) -> Optional[bytes]:
 
 
 def _open_device(path: bytes, rdev: Tuple[int, int], where: Where) -> _superblock.Device:
-    from . import _superblock
-
     if where is None:
         return _superblock.open_device(path, rdev)
     fd = where.open(path)
@@ -260,11 +254,13 @@ def _open_device(path: bytes, rdev: Tuple[int, int], where: Where) -> _superbloc
 def _partition_tags(path: bytes, rdev: Tuple[int, int], where: Where, what: str, name: str) -> Dict[bytes, bytes]:
     """PARTUUID and PARTLABEL of the partition ``rdev`` (none for a device that is not a
     partition), from the partition table of its disk, found through sysfs."""
-    from . import _superblock
-
     if _sysfs(rdev, "dev") is None:
         raise Unsupported(f"{what}, and /sys/dev/block/{rdev[0]}:{rdev[1]} cannot be read to find the disk of {name}")
     number = _sysfs(rdev, "partition")
+    if number is None and (_sysfs(rdev, "dm/uuid") or b"").lower().startswith(b"part"):
+        # kpartx maps partitions with device-mapper, which sysfs gives no start: libblkid
+        # matches them by the number in the dm uuid, which is not done here.
+        raise Unsupported(f"{what}, and {name} is a device-mapper partition, whose entry mountprobe does not read")
     if number is None:
         return {}  # a whole disk: no partition entry
     start, size = _sysfs(rdev, "start"), _sysfs(rdev, "size")

@@ -262,6 +262,7 @@ def test_is_mounted_finds_label_and_uuid_without_udev_as_findmnt_does(fstype: st
     tmpfs(other)
     for source in (f"LABEL={label}", f"UUID={seen['UUID']}", f'LABEL="{label}"'):
         assert mountprobe.is_mounted(target, source=source) is True, source
+        assert mountprobe.is_mounted(target, source=source, pid=os.getpid()) is True, source  # through its root
         assert mountprobe.is_mounted(other, source=source) is False, source
         assert findmnt_targets(source, tmp_path) == [str(target)], source
     for wrong in (f"LABEL={label}x", f"UUID={seen['UUID'].swapcase()}"):
@@ -503,3 +504,14 @@ def test_a_btrfs_mount_comes_from_its_device_node_as_findmnt_says(tmp_path: Path
     ext_device = loop_mount(ext, tmp_path / "ext", "ext4")
     assert mountprobe.is_mounted(target, source=ext_device) is False
     assert mountprobe.is_mounted(tmp_path / "ext", source=device) is False
+
+
+def test_preload_loads_the_reader_and_import_mountprobe_does_not() -> None:
+    """After preload() a process that loses its files (chroot, setuid) still reads tags;
+    ``import mountprobe`` alone never loads the reader."""
+    code = (
+        "import sys, mountprobe; before = 'mountprobe._superblock' in sys.modules; "
+        "mountprobe.preload(); print(before, 'mountprobe._superblock' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, check=True)
+    assert done.stdout.split() == [b"False", b"True"]
