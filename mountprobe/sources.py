@@ -198,28 +198,27 @@ def _device_has_tag(m: Mount, tag: bytes, value: bytes, where: Where) -> bool:
 
 def _block_device(m: Mount, where: Where, what: str) -> Optional[Tuple[bytes, Tuple[int, int]]]:
     """The device node to read for ``m`` and its number: the source the kernel reports when
-    it is that block device (a btrfs mount has an anonymous device number: its source is
-    taken when it is a block device), else the node sysfs names for the mount's device.
+    it is the mount's block device, else the node sysfs names for it; for btrfs, whose
+    mounts have an anonymous device number (0:N), the block device it reports as source.
     None for a mount without a block device (tmpfs, overlay, NFS)."""
-    anonymous = m.major == 0
-    candidates = []
-    if m.source is not None and m.source.startswith("/"):
-        candidates.append(os.fsencode(m.source))
-    if anonymous and m.fstype not in ("btrfs",):
-        return None
-    if not anonymous:
-        devname = _sysfs_devname((m.major, m.minor))
-        if devname is not None:
-            candidates.append(b"/dev/" + devname)
-    for path in candidates:
+    source = os.fsencode(m.source) if m.source is not None and m.source.startswith("/") else None
+    if m.major == 0:
+        if m.fstype != "btrfs":
+            return None
+        rdev = _reported_device(m, where)
+        if source is None or rdev is None:
+            raise Unsupported(f"{what}, and the source of {m.mountpoint} ({m.source}) is no block device to read")
+        return source, rdev
+    devname = _sysfs_devname((m.major, m.minor))
+    for path in (source, None if devname is None else b"/dev/" + devname):
+        if path is None:
+            continue
         try:
             mode, rdev = where.kind(path) if where is not None else kind(path)
         except OSError:
             continue
-        if stat.S_ISBLK(mode) and (anonymous or rdev == (m.major, m.minor)):
+        if stat.S_ISBLK(mode) and rdev == (m.major, m.minor):
             return path, rdev
-    if anonymous:
-        raise Unsupported(f"{what}, and the source of {m.mountpoint} ({m.source}) is no block device to read")
     raise Unsupported(f"{what}, and no device node for {m.major}:{m.minor} (the source of {m.mountpoint}) to read")
 
 
