@@ -195,7 +195,7 @@ def _ext(dev: Device) -> Tags:
     # ext.c: struct ext2_super_block at 1 KiB; s_magic 0xEF53 at 0x38, s_uuid at 0x68,
     # s_volume_name[16] at 0x78.
     sb = dev.read(0x400, 0x88)
-    if sb[0x38:0x3A] != b"\x53\xef":
+    if len(sb) < 0x88 or sb[0x38:0x3A] != b"\x53\xef":
         raise ValueError("no ext2/3/4 superblock at 1 KiB")
     label = _label(sb[0x78:0x88]) if sb[0x78] else None
     return _tags(label, _uuid(sb[0x68:0x78]))
@@ -204,7 +204,7 @@ def _ext(dev: Device) -> Tags:
 def _xfs(dev: Device) -> Tags:
     # xfs.c: struct xfs_super_block at 0; "XFSB", sb_uuid at 32, sb_fname[12] at 108.
     sb = dev.read(0, 120)
-    if sb[:4] != b"XFSB":
+    if len(sb) < 120 or sb[:4] != b"XFSB":
         raise ValueError("no xfs superblock at 0")
     label = _label(sb[108:120]) if sb[108] else None
     return _tags(label, _uuid(sb[32:48]))
@@ -215,7 +215,7 @@ def _btrfs(dev: Device) -> Tags:
     # is UUID_SUB, which names one device of the filesystem, no tag), magic "_BHRfS_M" at
     # 64, label[256] at 299. (A zoned device keeps it elsewhere: ValueError.)
     sb = dev.read(0x10000, 299 + 256)
-    if sb[64:72] != b"_BHRfS_M":
+    if len(sb) < 299 + 256 or sb[64:72] != b"_BHRfS_M":
         raise ValueError("no btrfs superblock at 64 KiB")
     label = _label(sb[299:555]) if sb[299] else None
     return _tags(label, _uuid(sb[32:48]))
@@ -226,6 +226,8 @@ def _vfat(dev: Device) -> Tags:
     # sector's label is LABEL_FATBOOT, no tag); UUID is the serial number, printed
     # "%02X%02X-%02X%02X" from its bytes 3, 2, 1, 0.
     bs = dev.read(0, 512)
+    if len(bs) < 512:
+        raise ValueError("no FAT boot sector at 0")
     sector = _le(bs, 0x0B, 2)
     reserved = _le(bs, 0x0E, 2)
     fats = bs[0x10]
@@ -299,7 +301,7 @@ def partition_tags(disk: Device, sector: int, sectors: int, start: int, size: in
     blkid_partlist_devno_to_partition does), else "SIGNATURE-NN" from an MBR disk
     signature (dos.c). ValueError when the disk has neither."""
     mbr = disk.read(0, 512)
-    valid_mbr = mbr[510:512] == b"\x55\xaa"
+    valid_mbr = len(mbr) == 512 and mbr[510:512] == b"\x55\xaa"
     protective = valid_mbr and any(mbr[446 + 16 * i + 4] == 0xEE for i in range(4))
     if protective:
         for lba in (1, sectors - 1):  # gpt.c: the primary header, else the backup

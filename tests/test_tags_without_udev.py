@@ -515,3 +515,67 @@ def test_preload_loads_the_reader_and_import_mountprobe_does_not() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, check=True)
     assert done.stdout.split() == [b"False", b"True"]
+
+
+@pytest.mark.parametrize("kind", ["ext4", "xfs", "btrfs", "vfat-16", "vfat-32", "gpt"])
+def test_a_damaged_superblock_or_table_is_a_valueerror_or_no_tag_never_another_exception(
+    kind: str, tmp_path: Path
+) -> None:
+    """Bytes of the headers read here (the first 2 KiB: boot sector, ext and xfs superblocks,
+    MBR, GPT header and first entries; 1 KiB at 64 KiB: btrfs) overwritten at random, 200
+    times: what comes back is a dict of tags or ValueError."""
+    import random
+
+    if kind == "gpt":
+        need("sgdisk")
+        path = image(tmp_path / "disk.img", 40)
+        run(["sgdisk", "-n", "1:2048:+8M", "-c", "1:x", path], check=True, capture_output=True)
+    else:
+        argv, mib, label = MKFS[kind]
+        need(argv[0])
+        path = image(tmp_path / "fs.img", mib)
+        run([a.format(label=label) for a in argv] + [path], check=True, capture_output=True)
+    with open(path, "rb") as f:
+        pristine = f.read(0x11000)
+    rng = random.Random(f"tags-{kind}")
+    for _ in range(200):
+        damaged = bytearray(pristine)
+        for _ in range(rng.randint(1, 12)):
+            start, end = rng.choice(((0, 2048), (0x10000, 0x10400)))
+            damaged[rng.randrange(start, end)] = rng.randrange(256)
+        with open(path, "r+b") as f:
+            f.write(damaged)
+        with _superblock.Device(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path) as dev:
+            try:
+                if kind == "gpt":
+                    found = _superblock.partition_tags(dev, 512, (40 << 20) // 512, 2048, 16384, 1)
+                else:
+                    found = _superblock.filesystem_tags(dev, kind.partition("-")[0])
+            except ValueError:
+                continue
+        assert isinstance(found, dict) and all(isinstance(v, bytes) and v for v in found.values())
+
+
+def _cut_short(fstype: str) -> bytes:
+    """The start of a device that ends inside its superblock, just past the magic."""
+    if fstype == "ext4":
+        return bytes(0x438) + b"\x53\xef"
+    if fstype == "xfs":
+        return b"XFSB" + bytes(60)
+    if fstype == "btrfs":
+        return bytes(0x10040) + b"_BHRfS_M"
+    boot = bytearray(0x18)  # FAT16: 512-byte sectors, 1 per cluster, 1 reserved, 2 FATs of 1
+    boot[0x0B:0x0D], boot[0x0D], boot[0x0E:0x10], boot[0x10], boot[0x16:0x18] = b"\0\2", 1, b"\1\0", 2, b"\1\0"
+    return bytes(boot)
+
+
+@pytest.mark.parametrize("fstype", ["ext4", "xfs", "btrfs", "vfat"])
+def test_a_device_that_ends_inside_its_superblock_is_a_valueerror(fstype: str, tmp_path: Path) -> None:
+    path = str(tmp_path / "short.img")
+    with open(path, "wb") as f:
+        f.write(_cut_short(fstype))
+    with _superblock.Device(os.open(path, os.O_RDONLY | os.O_CLOEXEC), path) as dev:
+        with pytest.raises(ValueError):
+            _superblock.filesystem_tags(dev, fstype)
+        with pytest.raises(ValueError):
+            _superblock.partition_tags(dev, 512, 1, 0, 1, 1)
