@@ -80,7 +80,7 @@ class Device:
     def _waited(self, offset: int, size: int) -> bytes:
         """The read that may wait for the device, made by a thread of its own (with a
         descriptor of its own, which it closes), waited for until the deadline. A thread
-        left behind waits killably (filemap_read): it ends with the read or the process."""
+        left behind ends with its read, or with the process (the page cache waits killably)."""
         fd = os.dup(self.fd)
         done = _thread.allocate_lock()
         done.acquire()
