@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
+    from ..filters import Needle
     from ..namespaces import Target, Where
 
 _new = tuple.__new__
@@ -359,6 +360,65 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     if with_propagate_from or b"propagate_from:" not in data:
         return table
     return [_plain(m, False) for m in table]
+
+
+def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None) -> List[Mount]:
+    """``list_mounts`` of only the mounts ``needle`` keeps, from one read: its lines are
+    sifted on their raw bytes (``mountinfo.sift``) and records built for those alone. Checked
+    as the whole table is, with unique ids proved for each record by its own statmount (the
+    whole table's ids, as ``list_mounts`` gives them, only when the listing moved)."""
+    if where is not None:
+        return [m for m in _list_mounts_elsewhere(with_propagate_from, where) if needle.keep(m)]
+    before = _listed_ids()
+    try:
+        data = mi.read_mountinfo()
+    except mi.ProcUnavailable as exc:
+        caps = capabilities()
+        why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
+        raise mi.ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
+    root = _root_id()
+    error = _unsound(mi.parse_mountinfo(data), root) if _unsound_raw(data, root) else None
+    if error is not None:
+        data = mi.read_mountinfo()
+        before = None  # listed before the first read only
+        error = _unsound(mi.parse_mountinfo(data), root) if _unsound_raw(data, root) else None
+        if error is not None:
+            raise error
+    kept, lines = mi.sift(data, *needle.raw())  # type: ignore[arg-type]
+    table = mi.parse_mountinfo(kept)
+    if len(table) != len(lines):  # a line the parser skipped: no index to pair ids by
+        before = None
+    if before:
+        listed = len(before) == data.count(b"\n") + (not data.endswith(b"\n")) and _listed_ids() == before
+        own = _own_unique_ids(table, [before[i] for i in lines]) if listed else None
+        table = own if own is not None else _with_unique_ids(table, _proved(before))
+    found = [m for m in table if needle.keep(m)]
+    if with_propagate_from or b"propagate_from:" not in kept:
+        return found
+    return [_plain(m, False) for m in found]
+
+
+def _unsound_raw(data: bytes, root: Optional[int]) -> bool:
+    """Might ``data`` be a broken table (``_unsound``)? Decided on the two lines it must hold,
+    the whole table parsed only when one is missing (a chroot, a stand-in file)."""
+    _, file_mount = _source_mount()
+    return any(mnt_id is not None and mi.find_by_id(data, mnt_id) is None for mnt_id in (file_mount, root))
+
+
+def _own_unique_ids(table: List[Mount], ids: List[int]) -> Optional[List[Mount]]:
+    """``table`` with the unique id paired with each record (``ids``, by the listing's
+    order) and its parent's, each proved by that id's statmount naming the record's legacy
+    ids; None when one is not (the caller then proves every id of the table)."""
+    out: List[Mount] = []
+    for m, unique in zip(table, ids):
+        try:
+            r = km.statmount(unique, km.STATMOUNT_MNT_BASIC)
+        except OSError:
+            return None
+        if (r.mnt_id_old, r.mnt_parent_id_old) != (m.id, m.parent_id):
+            return None
+        out.append(_new(Mount, (m.id, m.parent_id, r.mnt_id, r.mnt_parent_id) + m[4:]))
+    return out
 
 
 def still_mounted(m: Mount, where: Where = None) -> bool:
