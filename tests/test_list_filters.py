@@ -78,11 +78,13 @@ def _scene(base: Path, slave: bool) -> Tuple[List[Tuple[Query, Callable[[mountpr
         ),
         (
             {"source": tree.path("src", "file")},
-            lambda m: (m.major, m.minor) == (os.major(src_dev.st_dev), os.minor(src_dev.st_dev))
-            and m.root.endswith("/src/file"),
+            lambda m: (
+                (m.major, m.minor) == (os.major(src_dev.st_dev), os.minor(src_dev.st_dev))
+                and m.root.endswith("/src/file")
+            ),
         ),
     ]
-    for i, raw in enumerate(NASTY_NAMES):
+    for raw in NASTY_NAMES:
         text = b"src " + raw + b"#"
         queries.append(({"source": text}, lambda m, text=text: m.source is not None and os.fsencode(m.source) == text))
     device = _root_device()
@@ -91,7 +93,9 @@ def _scene(base: Path, slave: bool) -> Tuple[List[Tuple[Query, Callable[[mountpr
         on_root = (os.major(dev), os.minor(dev))
         queries.append(({"source": device}, lambda m: (m.major, m.minor) == on_root))
         queries.append(({"source": device, "root": "/"}, lambda m: (m.major, m.minor) == on_root and m.root == "/"))
-        queries.append(({"source": device, "root": "/usr"}, lambda m: (m.major, m.minor) == on_root and m.root == "/usr"))
+        queries.append(
+            ({"source": device, "root": "/usr"}, lambda m: (m.major, m.minor) == on_root and m.root == "/usr")
+        )
     return queries, os.fsencode(base)
 
 

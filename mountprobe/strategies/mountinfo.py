@@ -365,8 +365,9 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
 def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None) -> List[Mount]:
     """``list_mounts`` of only the mounts ``needle`` keeps, from one read: its lines are
     sifted on their raw bytes (``mountinfo.sift``) and records built for those alone. Checked
-    as the whole table is, with unique ids proved for each record by its own statmount (the
-    whole table's ids, as ``list_mounts`` gives them, only when the listing moved)."""
+    as the whole table is, with the unique id of each record proved by its own statmount
+    (``_own_unique_ids``; every id of the table, as ``list_mounts`` does, only when a mount
+    came or went during the read)."""
     if where is not None:
         return [m for m in _list_mounts_elsewhere(with_propagate_from, where) if needle.keep(m)]
     before = _listed_ids()
@@ -386,13 +387,13 @@ def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None
             raise error
     kept, lines = mi.sift(data, *needle.raw())  # type: ignore[arg-type]
     table = mi.parse_mountinfo(kept)
-    if len(table) != len(lines):  # a line the parser skipped: no index to pair ids by
-        before = None
-    if before:
-        listed = len(before) == data.count(b"\n") + (not data.endswith(b"\n")) and _listed_ids() == before
-        own = _own_unique_ids(table, [before[i] for i in lines]) if listed else None
-        table = own if own is not None else _with_unique_ids(table, _proved(before))
-    found = [m for m in table if needle.keep(m)]
+    # The n-th id listed before the read for the n-th line, where each line parsed.
+    ids = [before[i] if i < len(before) else 0 for i in lines] if before and len(table) == len(lines) else []
+    chosen = [(m, unique) for m, unique in zip(table, ids or [0] * len(table)) if needle.keep(m)]
+    found = [m for m, _ in chosen]
+    if before and found:
+        own = _own_unique_ids(found, [unique for _, unique in chosen]) if ids else None
+        found = own if own is not None else _with_unique_ids(found, _proved(before))
     if with_propagate_from or b"propagate_from:" not in kept:
         return found
     return [_plain(m, False) for m in found]
@@ -400,15 +401,23 @@ def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None
 
 def _unsound_raw(data: bytes, root: Optional[int]) -> bool:
     """Might ``data`` be a broken table (``_unsound``)? Decided on the two lines it must hold,
-    the whole table parsed only when one is missing (a chroot, a stand-in file)."""
+    found by their first field in the raw bytes; the whole table is parsed only when one is
+    missing (a chroot, a stand-in file)."""
     _, file_mount = _source_mount()
-    return any(mnt_id is not None and mi.find_by_id(data, mnt_id) is None for mnt_id in (file_mount, root))
+    for mnt_id in (file_mount, root):
+        key = b"%d " % mnt_id if mnt_id is not None else b""
+        if key and not data.startswith(key) and b"\n" + key not in data:
+            return True
+    return False
 
 
 def _own_unique_ids(table: List[Mount], ids: List[int]) -> Optional[List[Mount]]:
-    """``table`` with the unique id paired with each record (``ids``, by the listing's
-    order) and its parent's, each proved by that id's statmount naming the record's legacy
-    ids; None when one is not (the caller then proves every id of the table)."""
+    """``table`` with the unique id listed before the read at each record's place (``ids``)
+    and its parent's, each proved by that id's statmount naming the record's legacy ids;
+    None when one is not (a mount came or went: the caller proves every id of the table).
+    The proof: a mount listed before the read and attached after it was attached all along,
+    and kept its legacy id (freed only at umount), so no other mount had that id meanwhile
+    and the line with it shows this very mount."""
     out: List[Mount] = []
     for m, unique in zip(table, ids):
         try:
