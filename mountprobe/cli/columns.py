@@ -78,9 +78,14 @@ def _sources_json(mounts: List[Mount], quoted: Callable[[str], str]) -> List[str
     return [quoted(text) if text else "null" for text in texts]
 
 
+def option_items(m: Mount) -> List[str]:
+    """The items of findmnt's OPTIONS: the per-mount options, then the superblock's
+    without ro/rw."""
+    return [*m.options, *(o for o in m.super_options if o not in ("ro", "rw"))]
+
+
 def _options(m: Mount) -> str:
-    # findmnt's OPTIONS: the per-mount options, then the superblock's without ro/rw.
-    return ",".join([*m.options, *(o for o in m.super_options if o not in ("ro", "rw"))])
+    return ",".join(option_items(m))
 
 
 def _options_json(mounts: List[Mount], quoted: Callable[[str], str]) -> List[str]:
@@ -173,6 +178,30 @@ def cell_text(value: Any) -> bytes:
         return b""
     raw = os.fsencode(value) if isinstance(value, str) else str(value).encode()
     return b"".join(bytes((c,)) if 0x20 <= c < 0x7F or (c >= 0x80 and _utf8_ok(raw)) else b"\\x%02x" % c for c in raw)
+
+
+def _cell_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    return os.fsencode(value) if isinstance(value, str) else str(value).encode()
+
+
+# findmnt -r (libsmartcols fputs_nonblank): blanks, the backslash and every byte that is not
+# printable ASCII as \xNN; -P (fputs_quoted): the same but blanks, and ", \, `, $ too.
+_RAW = [bytes((c,)) if 0x20 < c < 0x7F and c != 0x5C else b"\\x%02x" % c for c in range(256)]
+_PAIR = [bytes((c,)) if 0x20 <= c < 0x7F and c not in b'"\\`$' else b"\\x%02x" % c for c in range(256)]
+
+
+def raw_text(value: Any) -> bytes:
+    """A cell of findmnt's ``--raw`` output."""
+    table = _RAW
+    return b"".join([table[c] for c in _cell_bytes(value)])
+
+
+def pair_text(value: Any) -> bytes:
+    """The quoted value of a cell of findmnt's ``--pairs`` output."""
+    table = _PAIR
+    return b'"' + b"".join([table[c] for c in _cell_bytes(value)]) + b'"'
 
 
 def _utf8_ok(raw: bytes) -> bool:

@@ -21,11 +21,22 @@ def row(cells: Sequence[bytes], widths: Sequence[int]) -> None:
     out(b" ".join(padded).rstrip() + b"\n")
 
 
-def table(rows: List[List[bytes]]) -> None:
-    """``rows`` (the header first) with every column as wide as its widest cell."""
+def table(rows: List[List[bytes]], headings: bool = True) -> None:
+    """``rows`` (the header first) with every column as wide as its widest cell, the
+    header's counted even where it is not printed (``headings=False``), as findmnt ``-n``."""
     widths = [max(len(_shown(r[i])) for r in rows) for i in range(len(rows[0]))]
-    for cells in rows:
+    for cells in rows if headings else rows[1:]:
         row(cells, widths)
+
+
+def raw(rows: List[List[bytes]]) -> None:
+    """findmnt ``--raw``: the cells (already encoded) of each row separated by one space."""
+    out(b"".join([b" ".join(cells) + b"\n" for cells in rows]))
+
+
+def pairs(keys: List[bytes], rows: List[List[bytes]]) -> None:
+    """findmnt ``--pairs``: ``KEY="value"`` for each cell (values already quoted)."""
+    out(b"".join([b" ".join([k + b"=" + v for k, v in zip(keys, cells)]) + b"\n" for cells in rows]))
 
 
 def _shown(cell: bytes) -> str:
