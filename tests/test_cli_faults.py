@@ -372,7 +372,7 @@ def test_empty_and_odd_arguments_are_one_line_errors(args: List[str]) -> None:
             for option in ("--bogus", "-x", "--json=yes", "-")
         ),
         ["is-mountpoint", "--bogus", "/"],
-        ["is-mountpoint", "-x", "/"],
+        ["is-mountpoint", "-z", "/"],
         ["is-mountpoint", "-q", "--bogus", "/"],
         ["list", "--tree=1"],
         ["list", "--under"],

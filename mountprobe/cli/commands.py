@@ -39,7 +39,7 @@ def _show(mounts: List[Mount], args: Args, tree: bool) -> int:
         if args.json:
             formats.write(formats.filesystems(mounts, shown))
         else:
-            formats.table(_rows(mounts, shown), headings)
+            formats.table(_rows(mounts, shown), headings, [c.right for c in shown])
         return 0
     roots, children = _tree(mounts)
     if args.json:
@@ -68,7 +68,7 @@ def _show(mounts: List[Mount], args: Args, tree: bool) -> int:
     rows = _rows(ordered, shown)
     for cells, lead in zip(rows[1:], prefix):
         cells[0] = lead + cells[0]
-    formats.table(rows, headings)
+    formats.table(rows, headings, [c.right for c in shown])
     return 0
 
 
