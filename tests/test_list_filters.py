@@ -217,3 +217,13 @@ class _no_warning:
 
     def __exit__(self, *exc: object) -> None:
         self._catch.__exit__(*exc)
+
+
+@isolated
+def test_filters_in_another_namespace_named_by_ns_or_pid_agree(tmp_path: Path) -> None:
+    queries, base = _scene(tmp_path, slave=False)
+    for query, selects in queries:
+        for where in ({"ns": "/proc/self/ns/mnt"}, {"pid": os.getpid()}):
+            found = mountprobe.list_mounts(**query, **where)
+            assert _plain(found) == _plain([m for m in mountprobe.list_mounts(**where) if selects(m)]), (query, where)
+            assert _plain(found) == _plain(mountprobe.list_mounts(**query)), (query, where)

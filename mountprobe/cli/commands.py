@@ -174,7 +174,8 @@ def _find(args: Args) -> int:
     else:
         mounts = [api.mount_of(args.path, pid=_pid(args))]
     if args.source is not None:  # what is_mounted means by the source
-        mounts = [m for m in mounts if m in api.list_mounts(source=args.source, pid=_pid(args))]
+        ids = {m.id for m in api.list_mounts(source=args.source, pid=_pid(args))}
+        mounts = [m for m in mounts if m.id in ids]
     return _show(_sifted(mounts, args), args, tree=False)
 
 
