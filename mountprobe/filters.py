@@ -15,7 +15,7 @@ from ._paths import to_bytes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, FrozenSet, Iterable, Optional, Tuple, Union
+    from typing import Callable, FrozenSet, Iterable, List, Optional, Tuple, Union
 
     from ._paths import PathArg
     from .model import Mount
@@ -58,7 +58,9 @@ class Needle:
             return False
         return self._exact is None or self._exact(m)
 
-    def raw(self) -> Tuple[object, ...]:
+    def raw(
+        self,
+    ) -> Tuple[Optional[FrozenSet[Tuple[int, int]]], Optional[bytes], Optional[List[bytes]], Optional[bytes]]:
         """The arguments of ``mountinfo.sift`` for this needle."""
         return (
             self.devnos,
