@@ -32,7 +32,7 @@ Tell whether PATH is a mount point, like mountpoint(1): "PATH is a mountpoint" a
 "PATH is not a mountpoint" and exit 32, an error message and exit 1 (a missing PATH included).
 
 options:
-  -q, --quiet      print nothing, only the exit status
+  -q, --quiet      no message, only the exit status (and the MAJ:MIN of -d or -x)
   -d, --fs-devno   print the MAJ:MIN of the filesystem mounted at PATH
   -x, --devno      print the MAJ:MIN of the block device DEVICE (exit 32 if it is none)
   --nofollow       do not follow a final symlink (a symlink is not a mount point)
