@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, List, Optional, Tuple, Union
 
     from ._paths import PathArg
+    from .filters import FsTypes, Needle
     from .model import Mount
     from .namespaces import Where
 
@@ -157,6 +158,8 @@ def mounts_under(
     path: PathArg,
     *,
     include_self: bool = False,
+    source: Optional[PathArg] = None,
+    fstype: Optional[FsTypes] = None,
     propagate_from: bool = False,
     pid: Optional[int] = None,
     ns: Optional[NsArg] = None,
@@ -165,19 +168,95 @@ def mounts_under(
     (``/a`` is not below ``/ab``), stacked and shadowed ones included, parents before
     children: the set of findmnt ``--submounts``. A mount hidden under the mount that holds
     ``path`` (attached beneath it before it was covered) is not reachable through ``path``
-    and is not listed. With ``include_self``, the mounts at ``path`` itself too."""
+    and is not listed. With ``include_self``, the mounts at ``path`` itself too. ``source``
+    and ``fstype`` keep only the mounts that match them, as ``list_mounts`` takes them."""
+    found: List[Mount]
+    if source is None and fstype is None:
+        if pid is None and ns is None:
+            return _mounts_under(_path(path)[0], include_self, propagate_from, None)
+        found = _elsewhere(pid, ns, _mounts_under, path, None, include_self, propagate_from)
+        return found
     if pid is None and ns is None:
-        return _mounts_under(_path(path)[0], include_self, propagate_from, None)
-    found: List[Mount] = _elsewhere(pid, ns, _mounts_under, path, None, include_self, propagate_from)
+        return _mounts_under_matching(_path(path)[0], include_self, source, fstype, propagate_from, False, None)
+    found = _elsewhere(pid, ns, _mounts_under_matching, path, None, include_self, source, fstype, propagate_from, True)
     return found
 
 
-def list_mounts(*, propagate_from: bool = False, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> List[Mount]:
+def _mounts_under_matching(
+    path: bytes,
+    include_self: bool,
+    source: Optional[PathArg],
+    fstype: Optional[FsTypes],
+    propagate_from: bool,
+    from_root: bool,
+    where: Where,
+) -> List[Mount]:
+    needle = _needle(source, fstype, None, from_root, where)
+    return [m for m in _mounts_under(path, include_self, propagate_from, where) if needle.keep(m)]
+
+
+def list_mounts(
+    *,
+    source: Optional[PathArg] = None,
+    fstype: Optional[FsTypes] = None,
+    root: Optional[PathArg] = None,
+    propagate_from: bool = False,
+    pid: Optional[int] = None,
+    ns: Optional[NsArg] = None,
+) -> List[Mount]:
     """Every mount of the caller's mount namespace, as ``/proc/self/mountinfo`` lists them
-    (with ``pid`` or ``ns``: of that namespace)."""
+    (with ``pid`` or ``ns``: of that namespace).
+
+    ``source``, ``fstype`` and ``root`` keep only the mounts that match, and records are
+    built for those alone (mountinfo lines are sifted on their raw bytes first). ``source``
+    and ``fstype`` mean what they mean to ``is_mounted``: every mount of that block device
+    (by device number, whatever name the kernel shows), of that image file, bind mounts of
+    exactly that directory or file, or the mounts reporting that source text; ``fstype`` a
+    type or several, matched exactly or as the main type (``fuse`` for ``fuse.sshfs``).
+    ``root="/"`` keeps only mounts of a filesystem's root, not binds of a directory in it:
+    with ``source=DEVICE``, where the device itself is mounted."""
+    found: List[Mount]
+    if source is None and fstype is None and root is None:
+        if pid is None and ns is None:
+            return _list_mounts(propagate_from, None)
+        found = _elsewhere(pid, ns, _list_mounts, None, None, propagate_from)
+        return found
     if pid is None and ns is None:
-        return _list_mounts(propagate_from, None)
-    found: List[Mount] = _elsewhere(pid, ns, _list_mounts, None, None, propagate_from)
+        return _list_matching(source, fstype, root, propagate_from, False, None)
+    found = _elsewhere(pid, ns, _list_matching, None, None, source, fstype, root, propagate_from, True)
+    return found
+
+
+def _holder_in(where: Where) -> Callable[[bytes], Mount]:
+    """``mount_of`` asked in ``where``, for source matching."""
+
+    def holder(p: bytes) -> Mount:
+        if where is None:  # as the caller's question: a trailing / tidied first
+            return _mount_of(*_path(p), False, None)
+        return _mount_of(p, True, False, where)
+
+    return holder
+
+
+def _needle(
+    source: Optional[PathArg], fstype: Optional[FsTypes], root: Optional[PathArg], from_root: bool, where: Where
+) -> Needle:
+    _lazy.load(f"{__package__}.filters")
+    from .filters import needle
+
+    return needle(source, fstype, root, where, _holder_in(where), from_root)
+
+
+def _list_matching(
+    source: Optional[PathArg],
+    fstype: Optional[FsTypes],
+    root: Optional[PathArg],
+    propagate_from: bool,
+    from_root: bool,
+    where: Where,
+) -> List[Mount]:
+    needle = _needle(source, fstype, root, from_root, where)
+    found: List[Mount] = _run("list_mounts(source=, fstype=, root=)", needle, propagate_from, where)
     return found
 
 
@@ -214,6 +293,7 @@ def is_mounted(
     *,
     source: Optional[PathArg] = None,
     fstype: Optional[str] = None,
+    root: Optional[PathArg] = None,
     pid: Optional[int] = None,
     ns: Optional[NsArg] = None,
 ) -> bool:
@@ -223,29 +303,41 @@ def is_mounted(
     block device or a LABEL=/UUID=/PARTUUID=/PARTLABEL= tag (matched by device number, so
     symlinked device names and ``/dev/root`` work), a loop-mounted image file, a directory or
     file (then: a bind mount of exactly that path), or any other text the kernel reports as
-    the source (``tmpfs``, ``server:/export``; a trailing ``/`` is ignored). A source that
+    the source (``tmpfs``, ``server:/export``; a trailing ``/`` is ignored). ``root`` is the
+    directory of the filesystem mounted there: ``root="/"`` with a device asks whether the
+    device itself is mounted at ``target``, not a bind of a directory on it. A source that
     differs from what the kernel reports means False, not an error. With ``pid`` or ``ns``,
     in that mount namespace, both paths resolved in its root."""
     if pid is None and ns is None:
-        return _is_mounted(_path(target)[0], source, fstype, False, None)
-    answer: bool = _elsewhere(pid, ns, _is_mounted, target, None, source, fstype, True)
+        return _is_mounted(_path(target)[0], source, fstype, root, False, None)
+    answer: bool = _elsewhere(pid, ns, _is_mounted, target, None, source, fstype, root, True)
     return answer
 
 
-def _is_mounted(path: bytes, source: Optional[PathArg], fstype: Optional[str], from_root: bool, where: Where) -> bool:
+def _is_mounted(
+    path: bytes,
+    source: Optional[PathArg],
+    fstype: Optional[str],
+    root: Optional[PathArg],
+    from_root: bool,
+    where: Where,
+) -> bool:
+    wanted_root = None
+    if root is not None:
+        _lazy.load(f"{__package__}.filters")
+        from .filters import root_text
+
+        wanted_root = root_text(root)
     m = _mount_at(path, False, where)
     if m is None:
         return False
     if fstype is not None and fstype not in (m.fstype, m.fstype.partition(".")[0]):
+        return False
+    if wanted_root is not None and m.root != wanted_root:
         return False
     if source is None:
         return True
     _lazy.load(f"{__package__}.sources")
     from .sources import matches
 
-    def holder(p: bytes) -> Mount:
-        if where is None:  # as the caller's question: a trailing / tidied first
-            return _mount_of(*_path(p), False, None)
-        return _mount_of(p, True, False, where)
-
-    return matches(m, source, where, holder, from_root)
+    return matches(m, source, where, _holder_in(where), from_root)

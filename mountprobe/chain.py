@@ -43,6 +43,7 @@ CHAINS: Dict[str, Chain] = {
     "mount_at": (("statmount", "mount_at"), ("mountinfo", "mount_at")),
     "mounts_under": (("statmount", "mounts_under"), ("mountinfo", "mounts_under")),
     "list_mounts": (("statmount", "list_mounts"), ("mountinfo", "list_mounts")),
+    "list_mounts(source=, fstype=, root=)": (("statmount", "list_matching"), ("mountinfo", "list_matching")),
     "still_mounted": (("statmount", "still_mounted"), ("mountinfo", "still_mounted")),
 }
 
@@ -55,6 +56,7 @@ PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "mount_at": ("path", "with_propagate_from", "where"),
     "mounts_under": ("path", "include_self", "with_propagate_from", "where"),
     "list_mounts": ("with_propagate_from", "where"),
+    "list_mounts(source=, fstype=, root=)": ("needle", "with_propagate_from", "where"),
     "still_mounted": ("m", "where"),
 }
 

@@ -589,3 +589,80 @@ def _open_regular(path: PathArg) -> FileIO:
         os.close(fd)
         raise OSError(errno.EAGAIN, "the file was replaced while it was opened", name)
     return FileIO(fd, "rb")
+
+
+def _mangled(text: bytes) -> List[bytes]:
+    """The ways the kernel may write ``text`` as field 9 or 10: ``mangle()`` escapes space,
+    tab, newline and backslash, and ``#`` too since Linux 5.12 (fs/proc_namespace.c)."""
+    once = escape(text)
+    hashed = once.replace(b"#", b"\\043")
+    return [once] if hashed == once else [once, hashed]
+
+
+def sift(
+    data: bytes,
+    devnos: Optional[Iterable[Tuple[int, int]]] = None,
+    source: Optional[bytes] = None,
+    fstypes: Optional[Iterable[bytes]] = None,
+    root: Optional[bytes] = None,
+) -> Tuple[bytes, List[int]]:
+    """The lines of ``data`` that may describe a mount of one of ``devnos`` (field 3), whose
+    source is ``source`` (field 10, a trailing ``/`` aside), whose type is one of ``fstypes``
+    or has it as its main type (field 9, ``fuse`` for ``fuse.sshfs``) and whose root is
+    ``root`` (field 4), every given condition at once; and their indices (from 0). Sifted on
+    the raw bytes, before anything is decoded: the needle of the rarest condition is found
+    with ``bytes.find`` and only the lines holding it are split, each field compared with
+    the needle escaped as the kernel escapes it. A superset: the records built from these
+    lines are compared exactly after. A line that does not split into fields is kept, so
+    that the parser reports it as it would in the whole table."""
+    checks: List[Callable[[List[bytes]], bool]] = []
+    keys: List[List[bytes]] = []
+    if devnos is not None:
+        wanted_devnos = {b"%d:%d" % d for d in devnos}
+        keys.append([b" " + d + b" " for d in wanted_devnos])
+        checks.append(lambda f: f[2] in wanted_devnos)
+    if source is not None:
+        bare = source.rstrip(b"/") or b"/"
+        forms = _mangled(bare)
+        keys.append([b" " + form for form in forms])
+        starts = tuple(forms)
+        checks.append(lambda f: f[6].startswith(starts))
+    if fstypes is not None:
+        types = [form for t in fstypes for form in _mangled(t)]
+        keys.append([b" - " + t for t in types])
+        wanted_types = set(types)
+        checks.append(lambda f: f[5] in wanted_types or f[5].partition(b".")[0] in wanted_types)
+    if root is not None:
+        wanted_root = escape(root)
+        keys.append([b" " + wanted_root + b" "])
+        checks.append(lambda f: f[3] == wanted_root)
+    if not keys:
+        raise ValueError("sift() needs at least one condition")
+    # Devices and sources are rare in a table; types and roots are shared by many lines.
+    find, rfind, count = data.find, data.rfind, data.count
+    starts_of: Dict[int, int] = {}
+    for needle in keys[0]:
+        at = find(needle)
+        while at >= 0:
+            start = rfind(b"\n", 0, at) + 1
+            end = find(b"\n", at)
+            if end < 0:
+                end = len(data)
+            starts_of[start] = end
+            at = find(needle, end)
+    kept: List[bytes] = []
+    numbers: List[int] = []
+    number = done = 0
+    for start in sorted(starts_of):
+        line = data[start : starts_of[start]]
+        head = line.split(b" ", 5)
+        cut = head[-1].find(b" - ")
+        if len(head) == 6 and cut >= 0:
+            fields = head[:5] + head[5][cut + 3 :].split(b" ", 2)
+            if len(fields) == 8 and not all(check(fields) for check in checks):
+                continue
+        number += count(b"\n", done, start)
+        done = start
+        kept.append(line)
+        numbers.append(number)
+    return b"\n".join(kept), numbers

@@ -22,15 +22,19 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Sequence
 
-IS_MOUNTPOINT_USAGE = f"usage: {PROG} is-mountpoint [-q] [--no-bind] [--nofollow] [-d|--fs-devno] PATH"
+IS_MOUNTPOINT_USAGE = (
+    f"usage: {PROG} is-mountpoint [-q] [--no-bind] [--nofollow] [-d|--fs-devno] PATH\n"
+    f"       {PROG} is-mountpoint [-q] -x|--devno DEVICE"
+)
 IS_MOUNTPOINT_HELP = f"""{IS_MOUNTPOINT_USAGE}
 
 Tell whether PATH is a mount point, like mountpoint(1): "PATH is a mountpoint" and exit 0,
 "PATH is not a mountpoint" and exit 32, an error message and exit 1 (a missing PATH included).
 
 options:
-  -q, --quiet      print nothing, only the exit status
+  -q, --quiet      no message, only the exit status (and the MAJ:MIN of -d or -x)
   -d, --fs-devno   print the MAJ:MIN of the filesystem mounted at PATH
+  -x, --devno      print the MAJ:MIN of the block device DEVICE (exit 32 if it is none)
   --nofollow       do not follow a final symlink (a symlink is not a mount point)
   --no-bind        count only another filesystem mounted there, not bind mounts
   -h, --help       show this help
@@ -39,7 +43,7 @@ NOT_A_MOUNTPOINT = 32
 
 
 def _is_mountpoint(args: Sequence[str]) -> int:
-    quiet = devno = nofollow = no_bind = False
+    quiet = devno = device = nofollow = no_bind = False
     paths: List[str] = []
     words = list(args)
     while words:
@@ -47,10 +51,15 @@ def _is_mountpoint(args: Sequence[str]) -> int:
         if arg == "--" and not paths:  # the rest are paths, as getopt(3) reads mountpoint's
             paths += words
             break
+        if len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and not paths:  # -qd: one flag at a time
+            words[:0] = [arg[:2], "-" + arg[2:]]
+            continue
         if arg in ("-q", "--quiet"):
             quiet = True
         elif arg in ("-d", "--fs-devno"):
             devno = True
+        elif arg in ("-x", "--devno"):
+            device = True
         elif arg == "--nofollow":
             nofollow = True
         elif arg == "--no-bind":
@@ -64,7 +73,27 @@ def _is_mountpoint(args: Sequence[str]) -> int:
     if len(paths) != 1:
         return error(f"is-mountpoint: expected one PATH (see {PROG} is-mountpoint --help)")
     path = paths[0]
+    if device:
+        return guarded(lambda: _device_number(path, quiet), quiet)
     return guarded(lambda: _answer(path, quiet, devno, nofollow, no_bind), quiet)
+
+
+def _device_number(path: str, quiet: bool) -> int:
+    """mountpoint -x: the MAJ:MIN of a block device, printed even with -q; 32 for a path
+    that is not one."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return error(os_error(exc, path, "is-mountpoint"), quiet)
+    except ValueError as exc:
+        return error(f"{path!r}: {exc}", quiet)
+    if not stat.S_ISBLK(st.st_mode):
+        error(f"{path}: not a block device", quiet)
+        return NOT_A_MOUNTPOINT
+    out(f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}\n".encode())
+    return 0
 
 
 def _help_text(text: str) -> int:
@@ -85,11 +114,9 @@ def _answer(path: str, quiet: bool, devno: bool, nofollow: bool, no_bind: bool) 
         return error(f"{path!r}: {exc}", quiet)
     except MountprobeError as exc:
         return error(str(exc) or type(exc).__name__, quiet)
-    if quiet:
-        return 0 if mounted else NOT_A_MOUNTPOINT
-    if where is not None:
+    if where is not None:  # printed even with -q, as mountpoint -qd does
         out(where.devno.encode() + b"\n")
-    else:
+    elif not quiet:
         out(os.fsencode(path) + (b" is a mountpoint\n" if mounted else b" is not a mountpoint\n"))
     return 0 if mounted else NOT_A_MOUNTPOINT
 

@@ -33,7 +33,7 @@ class Column:
     ``Mount`` attribute the cell is, where that is a text every mount has; ``json_cells``,
     the column's JSON cells for many mounts at once, given the string encoder."""
 
-    __slots__ = ("cell", "field", "header", "json_cells", "key", "number")
+    __slots__ = ("aligned", "cell", "field", "header", "json_cells", "key", "number", "right")
 
     def __init__(
         self,
@@ -43,6 +43,8 @@ class Column:
         field: Optional[str] = None,
         number: bool = False,
         json_cells: Optional[JsonCells] = None,
+        right: bool = False,
+        aligned: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         self.header = header
         self.key = header.lower()
@@ -50,10 +52,12 @@ class Column:
         self.field = field
         self.number = number
         self.json_cells = json_cells
+        self.right = right  # aligned right in a table, as findmnt's SCOLS_FL_RIGHT columns
+        self.aligned = aligned  # the value in an aligned table, where it differs (MAJ:MIN)
 
     def text(self, row: Any) -> bytes:
-        """The table cell of ``row``."""
-        return cell_text(self.cell(row))
+        """The cell of ``row`` in an aligned table."""
+        return cell_text((self.aligned or self.cell)(row))
 
     def json(self, row: Any) -> Any:
         """The JSON value of ``row``'s cell, for ``json.dumps``."""
@@ -78,9 +82,14 @@ def _sources_json(mounts: List[Mount], quoted: Callable[[str], str]) -> List[str
     return [quoted(text) if text else "null" for text in texts]
 
 
+def option_items(m: Mount) -> List[str]:
+    """The items of findmnt's OPTIONS: the per-mount options, then the superblock's
+    without ro/rw."""
+    return [*m.options, *(o for o in m.super_options if o not in ("ro", "rw"))]
+
+
 def _options(m: Mount) -> str:
-    # findmnt's OPTIONS: the per-mount options, then the superblock's without ro/rw.
-    return ",".join([*m.options, *(o for o in m.super_options if o not in ("ro", "rw"))])
+    return ",".join(option_items(m))
 
 
 def _options_json(mounts: List[Mount], quoted: Callable[[str], str]) -> List[str]:
@@ -109,10 +118,11 @@ COLUMNS = _table(
     Column("FSTYPE", field="fstype"),
     Column("OPTIONS", _options, json_cells=_options_json),
     Column("FSROOT", field="root"),
-    Column("ID", attrgetter("id"), number=True),
-    Column("PARENT", attrgetter("parent_id"), number=True),
-    Column("UNIQ-ID", attrgetter("unique_id"), number=True),
-    Column("MAJ:MIN", attrgetter("devno")),
+    Column("ID", attrgetter("id"), number=True, right=True),
+    Column("PARENT", attrgetter("parent_id"), number=True, right=True),
+    Column("UNIQ-ID", attrgetter("unique_id"), number=True, right=True),
+    # findmnt lines the colons up in a table ("%3u:%-3u"), and writes "%u:%u" elsewhere.
+    Column("MAJ:MIN", attrgetter("devno"), aligned=lambda m: f"{m.major:3}:{m.minor:<3}"),
     Column("PROPAGATION", attrgetter("propagation")),
     Column("VFS-OPTIONS", lambda m: ",".join(m.options)),
     Column("FS-OPTIONS", lambda m: ",".join(m.super_options)),
@@ -173,6 +183,30 @@ def cell_text(value: Any) -> bytes:
         return b""
     raw = os.fsencode(value) if isinstance(value, str) else str(value).encode()
     return b"".join(bytes((c,)) if 0x20 <= c < 0x7F or (c >= 0x80 and _utf8_ok(raw)) else b"\\x%02x" % c for c in raw)
+
+
+def _cell_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    return os.fsencode(value) if isinstance(value, str) else str(value).encode()
+
+
+# findmnt -r (libsmartcols fputs_nonblank): blanks, the backslash and every byte that is not
+# printable ASCII as \xNN; -P (fputs_quoted): the same but blanks, and ", \, `, $ too.
+_RAW = [bytes((c,)) if 0x20 < c < 0x7F and c != 0x5C else b"\\x%02x" % c for c in range(256)]
+_PAIR = [bytes((c,)) if 0x20 <= c < 0x7F and c not in b'"\\`$' else b"\\x%02x" % c for c in range(256)]
+
+
+def raw_text(value: Any) -> bytes:
+    """A cell of findmnt's ``--raw`` output."""
+    table = _RAW
+    return b"".join([table[c] for c in _cell_bytes(value)])
+
+
+def pair_text(value: Any) -> bytes:
+    """The quoted value of a cell of findmnt's ``--pairs`` output."""
+    table = _PAIR
+    return b'"' + b"".join([table[c] for c in _cell_bytes(value)]) + b'"'
 
 
 def _utf8_ok(raw: bytes) -> bool:

@@ -20,12 +20,26 @@ if TYPE_CHECKING:
 
 
 def _show(mounts: List[Mount], args: Args, tree: bool) -> int:
+    """Print ``mounts`` in the layout ``args`` asks for; like findmnt, nothing at all and
+    status 1 when there is nothing to print."""
     shown = columns.parse(args.output, columns.DEFAULT_COLUMNS)
+    if not mounts:
+        return 1
+    tree = tree and not (args.list or args.raw or args.pairs)
+    headings = not args.noheadings
+    if args.raw or args.pairs:
+        values = [[c.cell(m) for c in shown] for m in mounts]
+        if args.raw:
+            heads = [[columns.raw_text(c.header) for c in shown]] if headings else []
+            formats.raw(heads + [[columns.raw_text(v) for v in row] for row in values])
+        else:
+            formats.pairs([c.header.encode() for c in shown], [[columns.pair_text(v) for v in row] for row in values])
+        return 0
     if not tree:
         if args.json:
             formats.write(formats.filesystems(mounts, shown))
         else:
-            formats.table(_rows(mounts, shown))
+            formats.table(_rows(mounts, shown), headings, [c.right for c in shown])
         return 0
     roots, children = _tree(mounts)
     if args.json:
@@ -54,7 +68,7 @@ def _show(mounts: List[Mount], args: Args, tree: bool) -> int:
     rows = _rows(ordered, shown)
     for cells, lead in zip(rows[1:], prefix):
         cells[0] = lead + cells[0]
-    formats.table(rows)
+    formats.table(rows, headings, [c.right for c in shown])
     return 0
 
 
@@ -83,21 +97,118 @@ def _pid(args: Args) -> Optional[int]:
     return int(args.task)
 
 
+def _filtered(args: Args) -> bool:
+    return (
+        any(v is not None for v in (args.types, args.source, args.options, args.mountpoint)) or args.real or args.pseudo
+    )
+
+
+def _place(path: str, live: bool) -> str:
+    """A path as findmnt compares it with mount points: canonical where it exists here (a
+    saved table's paths may not), else made absolute."""
+    import os
+
+    if live or os.path.lexists(path):
+        return os.path.realpath(path)
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _sifted(mounts: List[Mount], args: Args) -> List[Mount]:
+    """findmnt's filters (``-t``, ``-O``, ``--real``/``--pseudo``, ``-M``, and ``-S`` on a
+    saved table) on the records; the library has sifted by ``-S`` and ``-t`` already."""
+    if not _filtered(args):
+        return mounts
+    from . import match
+
+    point = None if args.mountpoint is None else _place(args.mountpoint, args.tab_file is None)
+    source = None if args.source is None or args.tab_file is None else args.source
+    found = []
+    for m in mounts:
+        if args.types is not None and not match.match_fstype(m.fstype, args.types):
+            continue
+        if args.options is not None and not match.match_options(columns.option_items(m), args.options):
+            continue
+        if (args.real and m.fstype in match.PSEUDO) or (args.pseudo and m.fstype not in match.PSEUDO):
+            continue
+        if point is not None and m.mountpoint != point:
+            continue
+        if source is not None and (m.source or "").rstrip("/") != source.rstrip("/"):
+            continue
+        found.append(m)
+    return found
+
+
+def _saved_table(args: Args) -> List[Mount]:
+    """``-F FILE``: the records of a saved mountinfo, each field from the file alone."""
+    from .. import mountinfo
+
+    if args.task is not None:
+        raise UsageError(f"{args.command}: -F and -N are mutually exclusive")
+    assert args.tab_file is not None
+    data = mountinfo.read_mountinfo(args.tab_file)
+    return _one_line_warnings(lambda: mountinfo.parse_mountinfo(data))
+
+
+def _types(args: Args) -> Optional[Tuple[str, ...]]:
+    from . import match
+
+    return None if args.types is None else match.positive_types(args.types)
+
+
 def _find(args: Args) -> int:
     from .. import api
 
-    return _show([api.mount_of(args.path, pid=_pid(args))], args, tree=False)
+    if args.tab_file is not None:
+        from .. import mountinfo
+
+        table = _saved_table(args)
+        at = _place(args.path, False)
+        if args.mountpoint is not None:
+            found = mountinfo.topmost([m for m in table if m.mountpoint == at])
+        else:
+            found = _longest_prefix(table, at)
+        return _show(_sifted([found] if found else [], args), args, tree=False)
+    if args.mountpoint is not None:
+        held = api.mount_at(args.path, pid=_pid(args))
+        mounts = [held] if held is not None else []
+    else:
+        mounts = [api.mount_of(args.path, pid=_pid(args))]
+    if args.source is not None:  # what is_mounted means by the source
+        ids = {m.id for m in api.list_mounts(source=args.source, pid=_pid(args))}
+        mounts = [m for m in mounts if m.id in ids]
+    return _show(_sifted(mounts, args), args, tree=False)
+
+
+def _longest_prefix(table: List[Mount], at: str) -> Optional[Mount]:
+    from .. import mountinfo
+
+    best: List[Mount] = []
+    for m in table:
+        point = m.mountpoint
+        if point == at or point == "/" or (at.startswith(point) and at[len(point) : len(point) + 1] == "/"):
+            if not best or len(point) > len(best[0].mountpoint):
+                best = [m]
+            elif len(point) == len(best[0].mountpoint):
+                best.append(m)
+    return mountinfo.topmost(best)
 
 
 def _list(args: Args) -> int:
     from .. import api
 
+    if args.tab_file is not None:
+        mounts = _saved_table(args)
+        if args.under is not None:
+            top = _place(args.under, False)
+            prefix = top if top.endswith("/") else top + "/"
+            mounts = [m for m in mounts if m.mountpoint == top or m.mountpoint.startswith(prefix)]
+        return _show(_sifted(mounts, args), args, tree=args.tree)
     pid = _pid(args)
     if args.under is None:
-        mounts = api.list_mounts(pid=pid)
+        mounts = api.list_mounts(source=args.source, fstype=_types(args), pid=pid)
     else:
-        mounts = api.mounts_under(args.under, include_self=True, pid=pid)
-    return _show(mounts, args, tree=args.tree)
+        mounts = api.mounts_under(args.under, include_self=True, source=args.source, fstype=_types(args), pid=pid)
+    return _show(_sifted(mounts, args), args, tree=args.tree)
 
 
 def _info(args: Args) -> int:

@@ -14,18 +14,38 @@ if TYPE_CHECKING:
     from .columns import Column
 
 
-def row(cells: Sequence[bytes], widths: Sequence[int]) -> None:
+def row(cells: Sequence[bytes], widths: Sequence[int], right: Sequence[bool] = ()) -> None:
     """One line of a table: each cell padded to its column's width, as it shows on a
-    terminal (a UTF-8 name counts its characters), and no blanks at the end."""
-    padded = [cell + b" " * (width - len(_shown(cell))) for cell, width in zip(cells, widths)]
-    out(b" ".join(padded).rstrip() + b"\n")
+    terminal (a UTF-8 name counts its characters), on the left in a column aligned right;
+    the last cell, aligned left, is not padded (libsmartcols)."""
+    padded = []
+    last = len(cells) - 1
+    for i, (cell, width) in enumerate(zip(cells, widths)):
+        fill = b" " * (width - len(_shown(cell)))
+        if right and right[i]:
+            padded.append(fill + cell)
+        else:
+            padded.append(cell if i == last else cell + fill)
+    out(b" ".join(padded) + b"\n")
 
 
-def table(rows: List[List[bytes]]) -> None:
-    """``rows`` (the header first) with every column as wide as its widest cell."""
+def table(rows: List[List[bytes]], headings: bool = True, right: Sequence[bool] = ()) -> None:
+    """``rows`` (the header first) with every column as wide as its widest cell, the
+    header's counted even where it is not printed (``headings=False``), as findmnt ``-n``;
+    ``right``: which columns are aligned right (findmnt's numbers)."""
     widths = [max(len(_shown(r[i])) for r in rows) for i in range(len(rows[0]))]
-    for cells in rows:
-        row(cells, widths)
+    for cells in rows if headings else rows[1:]:
+        row(cells, widths, right)
+
+
+def raw(rows: List[List[bytes]]) -> None:
+    """findmnt ``--raw``: the cells (already encoded) of each row separated by one space."""
+    out(b"".join([b" ".join(cells) + b"\n" for cells in rows]))
+
+
+def pairs(keys: List[bytes], rows: List[List[bytes]]) -> None:
+    """findmnt ``--pairs``: ``KEY="value"`` for each cell (values already quoted)."""
+    out(b"".join([b" ".join([k + b"=" + v for k, v in zip(keys, cells)]) + b"\n" for cells in rows]))
 
 
 def _shown(cell: bytes) -> str:

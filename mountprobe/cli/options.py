@@ -24,20 +24,51 @@ _OUTPUT = {
     "-o": ("output", "COLS", "columns, comma-separated; +COLS adds to the default: " + ",".join(COLUMNS)),
     "--output": ("output", "COLS", ""),
 }
+# findmnt's layouts and filters, on find and list.
+_LAYOUT = {
+    "-l": ("list", "", "a flat list (the layout of list without --tree)"),
+    "--list": ("list", "", ""),
+    "-n": ("noheadings", "", "no header line"),
+    "--noheadings": ("noheadings", "", ""),
+    "-r": ("raw", "", "raw: cells separated by one space, blanks and unsafe bytes as \\xNN"),
+    "--raw": ("raw", "", ""),
+    "-P": ("pairs", "", 'KEY="value" pairs, unsafe bytes as \\xNN'),
+    "--pairs": ("pairs", "", ""),
+}
+_FILTERS = {
+    "-t": ("types", "LIST", "only these filesystem types (comma list; a leading no negates the whole list)"),
+    "--types": ("types", "LIST", ""),
+    "-S": ("source", "SOURCE", "only mounts of SOURCE: a device, LABEL=/UUID=, a bind source, or source text"),
+    "--source": ("source", "SOURCE", ""),
+    "-O": ("options", "LIST", "only mounts with these options (noX: without X; +noX: with noX)"),
+    "--options": ("options", "LIST", ""),
+    "-M": ("mountpoint", "DIR", "only mounts whose mount point is DIR"),
+    "--mountpoint": ("mountpoint", "DIR", ""),
+    "--real": ("real", "", "only real filesystems (not findmnt's pseudo-filesystems)"),
+    "--pseudo": ("pseudo", "", "only pseudo-filesystems (proc, sysfs, tmpfs, overlay, ...)"),
+    "-F": ("tab_file", "FILE", "read the mounts from FILE, a saved mountinfo, instead of the kernel"),
+    "--tab-file": ("tab_file", "FILE", ""),
+}
 _TASK = {
     "-N": ("task", "PID", "in the mount namespace of process PID, paths resolved in its root"),
     "--task": ("task", "PID", ""),
 }
 COMMAND_SPECS: Dict[str, Tuple[str, str, Dict[str, Tuple[str, str, str]]]] = {
     "is-mountpoint": ("is PATH a mount point (like mountpoint(1)); see is-mountpoint -h", "PATH", {}),
-    "find": ("the mount that holds PATH (like findmnt --target)", "PATH", {**_OUTPUT, **_TASK}),
+    "find": (
+        "the mount that holds PATH (like findmnt --target); exit 1 if the filters leave none",
+        "PATH",
+        {**_OUTPUT, **_LAYOUT, **_FILTERS, **_TASK},
+    ),
     "list": (
-        "every mount, or those under PATH (like findmnt, findmnt --submounts)",
+        "every mount, or those under PATH (like findmnt, findmnt --submounts); exit 1 if none is listed",
         "",
         {
             "--under": ("under", "PATH", "only PATH's mount and the mounts below PATH"),
             "--tree": ("tree", "", "as a tree of parents and children"),
             **_OUTPUT,
+            **_LAYOUT,
+            **_FILTERS,
             **_TASK,
         },
     ),
@@ -77,6 +108,12 @@ class Args:
         self.command = command
         self.path = ""  # always given where the command takes a PATH
         self.json = self.tree = self.first_only = False
+        self.list = self.noheadings = self.raw = self.pairs = self.real = self.pseudo = False
+        self.types: Optional[str] = None
+        self.source: Optional[str] = None
+        self.options: Optional[str] = None
+        self.mountpoint: Optional[str] = None
+        self.tab_file: Optional[str] = None
         self.output: Optional[str] = None
         self.under: Optional[str] = None
         self.action: Optional[str] = None
@@ -122,8 +159,9 @@ def _fail(message: str) -> NoReturn:
 
 def parse(argv: Sequence[str]) -> Args:
     """The command line: ``COMMAND``, then its options and arguments in any order; an option's
-    value as ``--opt=VALUE``, ``--opt VALUE``, ``-oVALUE`` or ``-o VALUE``; ``--`` ends the
-    options. Raises ``Exit`` for help, version and a usage error (already reported)."""
+    value as ``--opt=VALUE``, ``--opt VALUE``, ``-oVALUE`` or ``-o VALUE``; short flags
+    combined (``-nr``, ``-nro COLS``); ``--`` ends the options. Raises ``Exit`` for help,
+    version and a usage error (already reported)."""
     if not argv:
         _fail("a COMMAND is required")
     if argv[0] in ("-h", "--help"):
@@ -157,8 +195,10 @@ def parse(argv: Sequence[str]) -> Args:
             _fail(f"{command}: unknown option {name}")
         attribute, metavar, _ = options[name]
         if not metavar:
-            if eq or value:
+            if eq:
                 _fail(f"{command}: option {name} takes no value")
+            if value:  # short flags combined (-nro): the rest is the next option
+                words.insert(0, "-" + value)
             setattr(args, attribute, True)
             continue
         if not (eq or value):
@@ -166,6 +206,14 @@ def parse(argv: Sequence[str]) -> Args:
                 _fail(f"{command}: option {name} needs {metavar}")
             value = words.pop(0)
         setattr(args, attribute, value)
+    for group in (("json", "pairs", "raw"), ("pairs", "list", "raw")):  # findmnt's exclusive ones
+        given = [name for name in group if getattr(args, name)]
+        if len(given) > 1:
+            _fail(f"{command}: mutually exclusive options: " + " ".join("--" + name for name in given))
+    if args.real and args.pseudo:
+        _fail(f"{command}: mutually exclusive options: --real --pseudo")
+    if command == "find" and not positionals and args.mountpoint is not None:
+        positionals.append(args.mountpoint)  # find -M DIR: the mount at DIR itself
     if positional and len(positionals) != 1:
         _fail(
             f"{command}: expected one {positional}" if not positionals else f"{command}: unexpected {positionals[1]!r}"

@@ -23,6 +23,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
+    from ..filters import Needle
     from ..namespaces import Target, Where
 
 _new = tuple.__new__
@@ -323,6 +324,74 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     if with_propagate_from or b"propagate_from:" not in data:
         return table
     return [_plain(m, False) for m in table]
+
+
+def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None) -> List[Mount]:
+    """``list_mounts`` of only the mounts ``needle`` keeps, from one read: its lines are
+    sifted on their raw bytes (``mountinfo.sift``) and records built for those alone. Checked
+    as the whole table is, with the unique id of each record proved by its own statmount
+    (``_own_unique_ids``; every id of the table, as ``list_mounts`` does, only when a mount
+    came or went during the read)."""
+    if where is not None:
+        return [m for m in _list_mounts_elsewhere(with_propagate_from, where) if needle.keep(m)]
+    before = _listed_ids()
+    try:
+        data = mi.read_mountinfo()
+    except mi.ProcUnavailable as exc:
+        caps = capabilities()
+        why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
+        raise mi.ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
+    root = _root_id()
+    error = _unsound(mi.parse_mountinfo(data), root) if _unsound_raw(data, root) else None
+    if error is not None:
+        data = mi.read_mountinfo()
+        before = None  # listed before the first read only
+        error = _unsound(mi.parse_mountinfo(data), root) if _unsound_raw(data, root) else None
+        if error is not None:
+            raise error
+    kept, lines = mi.sift(data, *needle.raw())
+    table = mi.parse_mountinfo(kept)
+    # The n-th id listed before the read for the n-th line, where each line parsed.
+    ids = [before[i] if i < len(before) else 0 for i in lines] if before and len(table) == len(lines) else []
+    chosen = [(m, unique) for m, unique in zip(table, ids or [0] * len(table)) if needle.keep(m)]
+    found = [m for m, _ in chosen]
+    if before and found:
+        own = _own_unique_ids(found, [unique for _, unique in chosen]) if ids else None
+        found = own if own is not None else _with_unique_ids(found, _proved(before))
+    if with_propagate_from or b"propagate_from:" not in kept:
+        return found
+    return [_plain(m, False) for m in found]
+
+
+def _unsound_raw(data: bytes, root: Optional[int]) -> bool:
+    """Might ``data`` be a broken table (``_unsound``)? Decided on the two lines it must hold,
+    found by their first field in the raw bytes; the whole table is parsed only when one is
+    missing (a chroot, a stand-in file)."""
+    _, file_mount = _source_mount()
+    for mnt_id in (file_mount, root):
+        key = b"%d " % mnt_id if mnt_id is not None else b""
+        if key and not data.startswith(key) and b"\n" + key not in data:
+            return True
+    return False
+
+
+def _own_unique_ids(table: List[Mount], ids: List[int]) -> Optional[List[Mount]]:
+    """``table`` with the unique id listed before the read at each record's place (``ids``)
+    and its parent's, each proved by that id's statmount naming the record's legacy ids;
+    None when one is not (a mount came or went: the caller proves every id of the table).
+    The proof: a mount listed before the read and attached after it was attached all along,
+    and kept its legacy id (freed only at umount), so no other mount had that id meanwhile
+    and the line with it shows this very mount."""
+    out: List[Mount] = []
+    for m, unique in zip(table, ids):
+        try:
+            r = km.statmount(unique, km.STATMOUNT_MNT_BASIC)
+        except OSError:
+            return None
+        if (r.mnt_id_old, r.mnt_parent_id_old) != (m.id, m.parent_id):
+            return None
+        out.append(_new(Mount, (m.id, m.parent_id, r.mnt_id, r.mnt_parent_id) + m[4:]))
+    return out
 
 
 def still_mounted(m: Mount, where: Where = None) -> bool:

@@ -28,6 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional, Tuple
 
+    from ..filters import Needle
     from ..namespaces import Target, Where
 
 RECORD = (
@@ -392,6 +393,58 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     if not _slaves_in_sample() and procfs_now().usable:
         raise Unsupported(f"no slave mount among the {2 * SAMPLE} sampled: one mountinfo read is cheaper here")
     return _records(_subtree(k.LSMT_ROOT), with_propagate_from)
+
+
+def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None) -> List[Mount]:
+    """``list_mounts`` of only the mounts ``needle`` keeps, where ``list_mounts`` would use
+    statmount: each listed mount is first asked the smallest statmount that can decide
+    (its superblock device, else its source, type or root), and a record is built only for
+    those that pass."""
+    if where is not None:
+        return [m for m in _list_mounts_elsewhere(with_propagate_from, where) if needle.keep(m)]
+    _require(listing=True)
+    if not _slaves_in_sample() and procfs_now().usable:
+        raise Unsupported(f"no slave mount among the {2 * SAMPLE} sampled: one mountinfo read is cheaper here")
+    return _records(_sifted(_subtree(k.LSMT_ROOT), needle), with_propagate_from, needle.keep)
+
+
+def _sifted(ids: List[int], needle: Needle) -> List[int]:
+    """The ids of ``ids`` whose mount may match ``needle``, each decided by one small
+    statmount. An id whose call failed is kept: ``_records`` decides what its errno means."""
+    if needle.devnos is not None:
+        devnos = needle.devnos
+        return [i for i, d in zip(ids, k.superblock_devices(ids)) if type(d) is int or d in devnos]
+    if needle.text is not None:
+        bit, wanted = k.STATMOUNT_SB_SOURCE, needle.text.rstrip(b"/") or b"/"
+
+        def passes(r: k.StatmountReply) -> bool:
+            return r.sb_source is not None and (r.sb_source.rstrip(b"/") or b"/") == wanted
+
+    elif needle.fstypes is not None:
+        bit = k.STATMOUNT_FS_TYPE
+        types = {os.fsencode(t.partition(".")[0]) for t in needle.fstypes}
+
+        def passes(r: k.StatmountReply) -> bool:
+            return r.fs_type in types  # the main type only: the record's test sees the subtype
+
+    elif needle.root is not None:
+        bit, root = k.STATMOUNT_MNT_ROOT, os.fsencode(needle.root)
+
+        def passes(r: k.StatmountReply) -> bool:
+            return r.mnt_root == root
+
+    else:
+        return ids
+    out: List[int] = []
+    for mnt_id in ids:
+        try:
+            r = k.statmount(mnt_id, bit)
+        except OSError:
+            out.append(mnt_id)
+            continue
+        if not r.mask & bit or passes(r):
+            out.append(mnt_id)
+    return out
 
 
 def every_mount() -> List[Mount]:
