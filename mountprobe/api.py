@@ -149,7 +149,11 @@ def mount_at(
 
 
 def mount_root(path: PathArg, *, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> str:
-    """The mount point of the mount that contains ``path``."""
+    """The mount point of the mount that contains ``path`` (symlinks followed): the
+    ``mountpoint`` of ``mount_of(path)``, found without building its record."""
+    if pid is None and ns is None:
+        found: str = _run("mount_root", _path(path)[0], None)
+        return found
     return mount_of(path, pid=pid, ns=ns).mountpoint
 
 
@@ -233,19 +237,5 @@ def is_mounted(
 
 
 def _is_mounted(path: bytes, source: Optional[PathArg], fstype: Optional[str], from_root: bool, where: Where) -> bool:
-    m = _mount_at(path, False, where)
-    if m is None:
-        return False
-    if fstype is not None and fstype not in (m.fstype, m.fstype.partition(".")[0]):
-        return False
-    if source is None:
-        return True
-    _lazy.load(f"{__package__}.sources")
-    from .sources import matches
-
-    def holder(p: bytes) -> Mount:
-        if where is None:  # as the caller's question: a trailing / tidied first
-            return _mount_of(*_path(p), False, None)
-        return _mount_of(p, True, False, where)
-
-    return matches(m, source, where, holder, from_root)
+    answer: bool = _run("is_mounted", path, source, fstype, from_root, where)
+    return answer
