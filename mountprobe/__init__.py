@@ -28,7 +28,7 @@ _HOMES = {
     "Unsupported": "errors",
     "Answer": "model",
     "Mount": "model",
-    "ProcUnavailable": "mountinfo",
+    "ProcUnavailable": "errors",
     "parse_mountinfo": "mountinfo",
     "read_mountinfo": "mountinfo",
     "Capabilities": "probe",
@@ -129,6 +129,7 @@ if TYPE_CHECKING:
     from .errors import (
         ParseWarning as ParseWarning,
     )
+    from .errors import ProcUnavailable as ProcUnavailable
     from .errors import (
         Unsupported as Unsupported,
     )
@@ -146,9 +147,6 @@ if TYPE_CHECKING:
     )
     from .model import (
         Mount as Mount,
-    )
-    from .mountinfo import (
-        ProcUnavailable as ProcUnavailable,
     )
     from .mountinfo import (
         parse_mountinfo as parse_mountinfo,

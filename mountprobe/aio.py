@@ -15,14 +15,14 @@ The mount namespace is that of the thread running the loop.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import select
 
 from . import _paths
 from . import events as _events
-from .errors import MountprobeError
+from .errors import MountprobeError, timed_out
 from .events import waits as _waits
+from .events.poll import open_mountinfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,12 +49,7 @@ class _Bell:
         self._mountinfo: Optional[int] = None
         self._watcher: Optional[Watcher] = None
         try:
-            for path in ("/proc/thread-self/mountinfo", "/proc/self/mountinfo"):
-                try:
-                    self._mountinfo = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                    break
-                except OSError:
-                    continue
+            self._mountinfo = open_mountinfo()
             if self._mountinfo is not None:
                 self._epoll.register(self._mountinfo, select.EPOLLPRI)
             else:
@@ -131,7 +126,7 @@ async def _wait(check: _Check, timeout: Optional[float], what: str) -> Optional[
                 if done:
                     return found
                 if deadline is not None and loop.time() >= deadline:
-                    raise TimeoutError(errno.ETIMEDOUT, f"{what}: not within {timeout} s")
+                    raise timed_out(what, timeout)
                 await reader.wait(deadline)
                 bell.drain()
         finally:

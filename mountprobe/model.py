@@ -82,6 +82,15 @@ class Answer(_AnswerFields):
     __slots__ = ()
 
 
+def identity(m: Mount) -> Tuple[object, ...]:
+    """What tells a mount from another where no unique ids do (before 6.8): its legacy id and
+    parent's, device, root, mount point, type, source and super options. Legacy ids and
+    anonymous device numbers are both reused at once, so an identical re-mount at the same
+    place is indistinguishable; per-mount options and propagation are left out, since a
+    remount or a change of propagation keeps the mount."""
+    return (m.id, m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)
+
+
 def parents_first(mounts: List[Mount]) -> List[Mount]:
     """``mounts`` in their given (kernel, creation) order, except that a mount listed before
     its parent waits until the parent has been placed. Since Linux 6.8 the kernel lists by

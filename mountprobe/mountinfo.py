@@ -16,7 +16,6 @@ and the names are then re-decoded (``_Codec``).
 
 from __future__ import annotations
 
-import _thread
 import errno
 import os
 import stat
@@ -26,7 +25,9 @@ from io import FileIO
 from itertools import chain
 
 from ._lazy import load
+from ._procfs import mountinfo_paths
 from .errors import MountprobeError, ParseError, ParseWarning
+from .errors import ProcUnavailable as ProcUnavailable  # its home before errors.py held it
 from .model import Mount, collector_paused
 
 TYPE_CHECKING = False
@@ -69,11 +70,6 @@ class _Codec:
 
 
 _CODEC = _Codec(sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())
-
-
-class ProcUnavailable(MountprobeError):
-    """No mountinfo file can be read (no procfs mounted: a chroot, early boot, a minimal
-    container) and no system call could answer instead."""
 
 
 def unescape(raw: bytes) -> bytes:
@@ -516,17 +512,6 @@ def longest_prefix(data: bytes, path: bytes) -> Optional[Mount]:
     return topmost(best)
 
 
-def _sources() -> List[str]:
-    # Syscalls act on the calling thread's namespace and root; /proc/self is the thread-group
-    # leader, which may live elsewhere (a thread that unshared). thread-self is 3.17+, and
-    # missing with a foreign pid namespace's procfs (moby/sys PRs #128, #135).
-    return [
-        "/proc/thread-self/mountinfo",
-        f"/proc/self/task/{_thread.get_native_id()}/mountinfo",
-        "/proc/self/mountinfo",
-    ]
-
-
 def read_mountinfo(path: Optional[PathArg] = None, *, consistent: bool = False) -> bytes:
     """The whole mountinfo of the calling thread (or the file at ``path``: a ``str``,
     ``bytes`` or ``os.PathLike`` naming a regular file, which procfs files are).
@@ -540,7 +525,7 @@ def read_mountinfo(path: Optional[PathArg] = None, *, consistent: bool = False) 
         with _open_regular(path) as file:
             return _read(file, os.fsdecode(path), consistent)
     errors: List[str] = []
-    for candidate in _sources():
+    for candidate in mountinfo_paths():
         try:
             file = _open_regular(candidate)
         except FileNotFoundError as exc:

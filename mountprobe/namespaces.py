@@ -34,12 +34,13 @@ import stat
 
 from . import _lazy
 from ._paths import to_bytes
-from .errors import MountprobeError
+from .errors import MountprobeError, ProcUnavailable
 from .kernel import mount as k
 from .kernel import nsfs
 from .kernel import openat2 as ko
 from .kernel import statx as kx
-from .mountinfo import ProcUnavailable, parse_mountinfo
+from .kernel._syscall import OFF
+from .mountinfo import parse_mountinfo
 from .probe import capabilities
 from .strategies import _resolve
 from .strategies._calls import fd_mount_id
@@ -318,7 +319,7 @@ class Target:
                 # walked, so the kernel could not prove it stayed in the root: walk again.
                 if exc.errno == errno.EAGAIN and attempt < _RETRIES - 1:
                     continue
-                if exc.errno not in (errno.ENOSYS, errno.EPERM):
+                if exc.errno not in OFF:
                     raise OSError(exc.errno, exc.strerror, os.fsdecode(path)) from None
                 break
         # Before 5.6: through the magic link, where an absolute symlink would escape the root.

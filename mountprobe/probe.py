@@ -17,7 +17,9 @@ import errno
 import os
 from collections import namedtuple
 
+from ._procfs import mountinfo_paths
 from .kernel import fhandle, mount, openat2, statx
+from .kernel._syscall import OFF
 
 AVAILABLE = "available"
 MISSING = "missing"  # ENOSYS: the kernel (or an emulator, or runc's stub) lacks it
@@ -97,11 +99,12 @@ def field_names(bits: int) -> str:
     return ", ".join(name for bit, name in _NAMES if bits & bit)
 
 
-_SYSCALL_OFF = {errno.ENOSYS: MISSING, errno.EPERM: BLOCKED}
-
-
 def _failed(name: str, exc: OSError) -> Interface:
-    status = _SYSCALL_OFF.get(exc.errno or 0, PARTIAL if exc.errno == errno.EINVAL else MISSING)
+    # EINVAL: present, without a flag the probe asked for; any other errno: not usable.
+    if exc.errno in OFF:
+        status = MISSING if exc.errno == errno.ENOSYS else BLOCKED
+    else:
+        status = PARTIAL if exc.errno == errno.EINVAL else MISSING
     return Interface(name, status, f"{errno.errorcode.get(exc.errno or 0, exc.errno)}: {exc.strerror}", exc.errno)
 
 
@@ -163,7 +166,7 @@ def _probe_statmount(root_id: int) -> tuple[Interface, bool, int]:
         try:
             mount.statmount(0, mount.STATMOUNT_MNT_BASIC)
         except OSError as exc:
-            if exc.errno in _SYSCALL_OFF:
+            if exc.errno in OFF:
                 return _failed("statmount", exc), False, 0
         return Interface("statmount", PARTIAL, "no unique mount id from statx to ask about"), False, 0
     try:
@@ -188,7 +191,7 @@ def _probe_statmount(root_id: int) -> tuple[Interface, bool, int]:
 
 
 def _probe_procfs() -> Interface:
-    for path in ("/proc/thread-self/mountinfo", "/proc/self/mountinfo"):
+    for path in mountinfo_paths():
         if os.access(path, os.R_OK):
             return Interface("procfs", AVAILABLE, path)
     return Interface("procfs", MISSING, "no readable mountinfo: is /proc mounted?")

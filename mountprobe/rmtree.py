@@ -29,6 +29,7 @@ import stat
 from . import _paths
 from .errors import MountedBelow, MountprobeError
 from .kernel import openat2 as ko
+from .kernel._syscall import OFF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 _PIN = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC  # any kind of file, its filesystem not asked
-_OFF = (errno.ENOSYS, errno.EPERM)  # a syscall absent, or blocked by seccomp
 
 
 def _link(fd: int) -> bytes:
@@ -241,7 +241,7 @@ class _Walk:
             except OSError as exc:
                 if exc.errno == errno.EXDEV:
                     return -1
-                if exc.errno not in _OFF:
+                if exc.errno not in OFF:
                     raise
                 self.xdev = False
         fd = os.open(name, flags, dir_fd=dirfd)

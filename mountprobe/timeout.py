@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from ._seconds import LONGEST_WAIT
 from ._seconds import seconds as _seconds
-from .errors import MountprobeError
+from .errors import MountprobeError, timed_out
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ def with_timeout(seconds: float, function: Callable[..., T], *args: Any, **kwarg
             child.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel: reaped
                 child.wait(0.1)  # by a later subprocess call once it dies
-            raise TimeoutError(f"{name}: no answer within {seconds} s") from None
+            raise timed_out(name, seconds) from None
     if not reply:
         status = child.returncode
         how = f"was killed by {signal.Signals(-status).name}" if status < 0 else f"exited with status {status}"

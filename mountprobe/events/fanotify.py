@@ -33,7 +33,7 @@ import errno
 import os
 import select
 
-from ..errors import Unsupported
+from ..errors import OutsideRoot, Unsupported
 from ..kernel import fanotify as kf
 from ..probe import capabilities
 from ..strategies.statmount import describe, every_mount
@@ -80,7 +80,7 @@ def _describe(mnt_id: int) -> Union[Mount, str]:
         return describe(mnt_id, False)
     except FileNotFoundError:
         return _GONE
-    except (PermissionError, Unsupported):
+    except (PermissionError, OutsideRoot, Unsupported):
         return _HIDDEN
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import select
 
+from .._procfs import mountinfo_paths
 from ..errors import Unsupported
-from ..mountinfo import _sources
 from ..strategies.statmount import every_mount
 from .backend import resync
 
@@ -36,7 +36,7 @@ NAME = "poll"
 def open_mountinfo() -> Optional[int]:
     """This thread's mountinfo, open for its ``POLLPRI`` (the files ``read_mountinfo``
     tries, in its order); None where there is none."""
-    for path in _sources():
+    for path in mountinfo_paths():
         try:
             return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:

@@ -7,14 +7,13 @@ mountinfo, else a fanotify group), and they ask their one question again, throug
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import time
 
 from .. import _paths
 from .._seconds import LONGEST_WAIT, seconds
-from ..errors import MountprobeError
+from ..errors import MountprobeError, timed_out
 from ..kernel import fanotify as kf
 from ..model import Mount
 from .fanotify import group
@@ -61,7 +60,7 @@ def _wait(check: _Check, timeout: Optional[float], limit: float, what: str) -> O
                 return found
             left = until - time.monotonic()
             if left <= 0:
-                raise TimeoutError(errno.ETIMEDOUT, f"{what}: not within {timeout} s")
+                raise timed_out(what, timeout)
             bell.wait(left)
     finally:
         bell.close()

@@ -8,6 +8,7 @@ a bare Python int would be passed as a 32-bit C ``int``.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 TYPE_CHECKING = False
@@ -25,6 +26,13 @@ _PER_ARCH = {
     "aarch64": {"statx": 291, "name_to_handle_at": 264, "fanotify_init": 262, "fanotify_mark": 263},
     "riscv64": {"statx": 291, "name_to_handle_at": 264, "fanotify_init": 262, "fanotify_mark": 263},
 }
+
+# The errnos of a syscall that cannot be used here, which say nothing about the object asked
+# for: ENOSYS, the kernel lacks it (or an emulator does, or a seccomp profile stubs syscalls
+# newer than itself: runc's and Docker's default profile answer ENOSYS for those), and EPERM,
+# a seccomp profile or an LSM denies it. Every caller that meets one uses the next way of
+# answering (strategies/_calls.refused) or reports the interface missing or blocked (probe).
+OFF = frozenset((errno.ENOSYS, errno.EPERM))
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -65,4 +73,4 @@ def raise_errno(what: Optional[bytes] = None) -> NoReturn:
 
 def missing(name: str) -> NoReturn:
     """Raise ENOSYS for a syscall whose number this architecture table lacks."""
-    raise OSError(38, f"{name}: no syscall number known for {_MACHINE}")
+    raise OSError(errno.ENOSYS, f"{name}: no syscall number known for {_MACHINE}")

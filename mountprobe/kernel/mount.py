@@ -32,6 +32,29 @@ STATMOUNT_OPT_ARRAY = 0x0400
 STATMOUNT_OPT_SEC_ARRAY = 0x0800
 STATMOUNT_SUPPORTED_MASK = 0x1000
 
+# mnt_attr: MOUNT_ATTR_* of uapi linux/mount.h (the per-mount flags of mount_setattr, 5.12).
+MOUNT_ATTR_RDONLY = 0x00000001
+MOUNT_ATTR_NOSUID = 0x00000002
+MOUNT_ATTR_NODEV = 0x00000004
+MOUNT_ATTR_NOEXEC = 0x00000008
+MOUNT_ATTR__ATIME = 0x00000070  # the atime mode: one of the three values below
+MOUNT_ATTR_RELATIME = 0x00000000
+MOUNT_ATTR_NOATIME = 0x00000010
+MOUNT_ATTR_STRICTATIME = 0x00000020
+MOUNT_ATTR_NODIRATIME = 0x00000080
+MOUNT_ATTR_IDMAP = 0x00100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x00200000
+
+# sb_flags (SB_* = MS_* of uapi linux/mount.h) and mnt_propagation (MS_* propagation types).
+MS_RDONLY = 1
+MS_SYNCHRONOUS = 1 << 4
+MS_DIRSYNC = 1 << 7
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_LAZYTIME = 1 << 25
+
 # struct mnt_id_req: size, spare/mnt_ns_fd, mnt_id, param, mnt_ns_id. Always the
 # 32-byte VER1 with unused fields zero: 6.8 accepts it (copy_struct_from_user).
 _REQ = struct.Struct("=IIQQQ")
@@ -50,7 +73,7 @@ _new = tuple.__new__
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List, NamedTuple, Optional
+    from typing import Any, List, NamedTuple, Optional, Tuple
 
     class StatmountReply(NamedTuple):
         """A statmount reply. Strings are raw bytes (``mnt_opts`` still mountinfo-escaped);
@@ -219,8 +242,10 @@ def mount_ids(ids: List[int], ns_id: int = 0, ns_fd: int = 0) -> List[object]:
     return _fixed_fields(ids, STATMOUNT_MNT_BASIC, _IDS, 40, ns_id, ns_fd)
 
 
-def decode_reply(raw: bytes) -> StatmountReply:
-    """Split a statmount reply into its fields; strings whose mask bit is clear become None."""
+def reply_fields(raw: bytes) -> Tuple[Any, ...]:
+    """The fields of a statmount reply as a plain tuple, in ``StatmountReply`` order; strings
+    (raw bytes) whose mask bit is clear are None. The one decoder of ``struct statmount``: a
+    plain tuple, because a whole table is decoded at once and the caller unpacks it."""
     if len(raw) < REPLY.size:
         raw = raw.ljust(REPLY.size, b"\0")
     (
@@ -229,21 +254,23 @@ def decode_reply(raw: bytes) -> StatmountReply:
     ) = REPLY.unpack_from(raw)  # fmt: skip
     find = raw.index
     s = STRINGS
-    return _new(
-        StatmountReply,
-        (
-            mask, major, minor, magic, sb_flags,
-            raw[s + fs_type : find(b"\0", s + fs_type)] if mask & 0x20 else None,
-            mnt_id, parent, old, old_parent, attr, prop, peer, master, pfrom,
-            raw[s + root : find(b"\0", s + root)] if mask & 0x8 else None,
-            raw[s + point : find(b"\0", s + point)] if mask & 0x10 else None,
-            ns_id,
-            raw[s + subtype : find(b"\0", s + subtype)] if mask & 0x100 else None,
-            raw[s + source : find(b"\0", s + source)] if mask & 0x200 else None,
-            raw[s + opts : find(b"\0", s + opts)] if mask & 0x80 else None,
-            supported,
-        ),
+    return (
+        mask, major, minor, magic, sb_flags,
+        raw[s + fs_type : find(b"\0", s + fs_type)] if mask & STATMOUNT_FS_TYPE else None,
+        mnt_id, parent, old, old_parent, attr, prop, peer, master, pfrom,
+        raw[s + root : find(b"\0", s + root)] if mask & STATMOUNT_MNT_ROOT else None,
+        raw[s + point : find(b"\0", s + point)] if mask & STATMOUNT_MNT_POINT else None,
+        ns_id,
+        raw[s + subtype : find(b"\0", s + subtype)] if mask & STATMOUNT_FS_SUBTYPE else None,
+        raw[s + source : find(b"\0", s + source)] if mask & STATMOUNT_SB_SOURCE else None,
+        raw[s + opts : find(b"\0", s + opts)] if mask & STATMOUNT_MNT_OPTS else None,
+        supported,
     )  # fmt: skip
+
+
+def decode_reply(raw: bytes) -> StatmountReply:
+    """A statmount reply as a ``StatmountReply``."""
+    return _new(StatmountReply, reply_fields(raw))
 
 
 def statmount(mnt_id: int, param: int, ns_id: int = 0, ns_fd: int = 0) -> StatmountReply:

@@ -1,5 +1,6 @@
 """Kernel calls as the strategies need them: a syscall that is absent (ENOSYS) or blocked
-(EPERM from seccomp) becomes ``Unsupported``; every other errno stays an ``OSError``."""
+(EPERM from seccomp) becomes ``Unsupported`` in ``refused``, the one place that decides it;
+every other errno stays an ``OSError``."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ import errno
 import os
 
 from .. import probe
-from ..errors import MountprobeError, Unsupported
+from ..errors import Unsupported
+from ..kernel import fhandle as _fhandle
 from ..kernel import statx as _statx
+from ..kernel._syscall import OFF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn, Optional
-
-OFF = (errno.ENOSYS, errno.EPERM)
 
 # AT_NO_AUTOMOUNT: never trigger an automount; AT_STATX_DONT_SYNC: never ask a network or
 # FUSE server ("mounts are a local concept", systemd mountpoint-util.c). Indexed by follow.
@@ -28,37 +29,30 @@ def unsupported(what: str, exc: OSError) -> NoReturn:
     raise Unsupported(f"{what}: {errno.errorcode.get(exc.errno or 0, '?')} ({exc.strerror})") from None
 
 
-def refused(name: str, exc: OSError, answers: bool = False) -> None:
-    """For an ENOSYS or EPERM from syscall ``name`` (a ``Capabilities`` field): raise
-    Unsupported, so that the next strategy answers. The cached probe may predate a seccomp
+def refused(name: str, exc: OSError, answers: bool = False, flag_unknown: bool = False) -> None:
+    """Return at once for an errno that is an answer (the caller raises it). For an errno in
+    ``OFF`` from syscall ``name`` (a ``Capabilities`` field), and with ``flag_unknown`` for an
+    EINVAL (a flag this kernel does not know): raise Unsupported, so that the next strategy
+    answers. The cached probe may predate a seccomp
     filter installed since (a service locking itself down after start-up), so an interface it
     found usable is probed again, which brings ``capabilities()`` up to date. ``answers``: an
     EPERM from ``name`` can also be the kernel's answer about the mount asked for (statmount
     and listmount of one outside this process's root); then this returns when the fresh probe
     finds ``name`` still usable, and the caller takes the EPERM as that answer."""
+    if exc.errno not in OFF and not (flag_unknown and exc.errno == errno.EINVAL):
+        return
     if getattr(probe.capabilities(), name).usable and probe.recheck(name) and answers and exc.errno == errno.EPERM:
         return
     unsupported(name, exc)
 
 
-def statx(path: bytes, follow: bool, mask: int) -> _statx.Statx:
-    """statx of ``path`` relative to the cwd, with the inspection flags."""
+def statx(path: bytes, follow: bool, mask: int, dirfd: int = _statx.AT_FDCWD) -> _statx.Statx:
+    """statx of ``path`` relative to ``dirfd`` (b"": ``dirfd`` itself), with the inspection flags."""
     try:
-        return _statx.statx(_statx.AT_FDCWD, path, STATX_FLAGS[follow], mask)
+        return _statx.statx(dirfd, path, STATX_FLAGS[follow] | (0 if path else _statx.AT_EMPTY_PATH), mask)
     except OSError as exc:
-        if exc.errno in OFF:
-            refused("statx", exc)
+        refused("statx", exc)
         raise
-
-
-def outside_root(path: bytes, mnt_id: int) -> MountprobeError:
-    """The mount holding ``path`` holds this process's root from outside it: a chroot to a
-    plain directory. mountinfo omits it (its mount point is not reachable from the root) and
-    statmount gives it no mount point, so no record of it can be built from here."""
-    return MountprobeError(
-        f"{os.fsdecode(path)}: its mount ({mnt_id}) holds this process's root from outside it "
-        "(a chroot to a plain directory): neither mountinfo nor statmount describes it from here"
-    )
 
 
 def in_no_table(path: bytes, mnt_id: int) -> FileNotFoundError:
@@ -73,9 +67,46 @@ def with_path(exc: OSError, path: bytes) -> OSError:
     return OSError(exc.errno, exc.strerror, os.fsdecode(path))
 
 
+def legacy_mount_id(path: bytes, follow: bool = True, dirfd: int = _statx.AT_FDCWD) -> Optional[int]:
+    """The legacy id of the mount holding ``path`` (relative to ``dirfd``; b"": the open
+    descriptor ``dirfd``, which pins its mount so that the id cannot be reused meanwhile).
+    From statx (5.8) or name_to_handle_at (2.6.39) where allowed, else from the ``mnt_id``
+    line of /proc/self/fdinfo (3.15) for an O_PATH descriptor: no syscall a sandbox could
+    block. None when none answers. A mount point string is not enough: a mount covered by a
+    later one over its parent keeps its line, while its path now leads to a plain directory."""
+    caps = probe.capabilities()
+    if caps.statx_mnt_id:
+        try:
+            st = statx(path, follow, 0, dirfd)  # the legacy id comes with any mask
+        except Unsupported:
+            pass
+        else:
+            if st.mask & _statx.STATX_MNT_ID:
+                return st.mnt_id
+    if caps.name_to_handle_at.usable:
+        flags = (_fhandle.AT_HANDLE_FID if caps.handle_fid else 0) | (_fhandle.AT_SYMLINK_FOLLOW if follow else 0)
+        try:
+            return _fhandle.name_to_handle_at(dirfd, path, flags | (0 if path else _fhandle.AT_EMPTY_PATH), 0).mount_id
+        except OSError as exc:
+            # EOPNOTSUPP: no export operations (procfs, overlayfs) without AT_HANDLE_FID;
+            # EINVAL: AT_HANDLE_FID unknown (< 6.5) where the cached probe saw it (a filter since)
+            if exc.errno not in OFF and exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+    if not path:
+        return fdinfo_mount_id(dirfd)
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW), dir_fd=dirfd)
+    except OSError as exc:
+        raise with_path(exc, path) from None
+    try:
+        return fdinfo_mount_id(fd)
+    finally:
+        os.close(fd)
+
+
 def fdinfo_mount_id(fd: int) -> Optional[int]:
     """The legacy mount id of an open descriptor from the ``mnt_id`` line of
-    /proc/self/fdinfo (3.15): no syscall a sandbox could block. None without /proc."""
+    /proc/self/fdinfo (3.15). None without /proc."""
     try:
         with open(b"/proc/self/fdinfo/%d" % fd, "rb") as info:
             for line in info:
@@ -87,13 +118,5 @@ def fdinfo_mount_id(fd: int) -> Optional[int]:
 
 
 def fd_mount_id(fd: int) -> Optional[int]:
-    """The legacy mount id of an open descriptor (which pins its mount, so the id cannot be
-    reused meanwhile): statx with an empty path, else fdinfo; None when neither answers."""
-    try:
-        st = _statx.statx(fd, b"", _statx.AT_EMPTY_PATH | _statx.AT_STATX_DONT_SYNC, _statx.STATX_MNT_ID)
-        if st.mask & _statx.STATX_MNT_ID:
-            return st.mnt_id
-    except OSError as exc:
-        if exc.errno not in OFF:
-            raise
-    return fdinfo_mount_id(fd)
+    """The legacy mount id of an open descriptor (``legacy_mount_id`` of it)."""
+    return legacy_mount_id(b"", True, fd)

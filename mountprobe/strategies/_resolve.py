@@ -20,6 +20,7 @@ import stat
 
 from .._paths import parent_dir
 from ..kernel import statx as kx
+from ..kernel._syscall import OFF
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def _check_directory(fd: int) -> None:
     try:
         st = kx.statx(fd, b"", _EMPTY_PATH, kx.STATX_TYPE)
     except OSError as exc:
-        if exc.errno not in (errno.ENOSYS, errno.EPERM):
+        if exc.errno not in OFF:
             raise
     else:
         if not stat.S_ISDIR(st.mode):

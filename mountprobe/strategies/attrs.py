@@ -18,6 +18,7 @@ from .. import _lazy
 from ..errors import Unsupported
 from ..kernel import mount as km
 from ..kernel import statx as kx
+from ..kernel._syscall import OFF
 from ..probe import capabilities
 from . import _calls, _resolve
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from .._paths import PathArg
     from ..namespaces import Where
 
-_OF_FD = kx.AT_EMPTY_PATH | kx.AT_NO_AUTOMOUNT | kx.AT_STATX_DONT_SYNC
 _ROOT = kx.STATX_ATTR_MOUNT_ROOT
 # The fields every reply fills since 6.8 (do_statmount() in fs/namespace.c), and the two an
 # answer may need whose clear bit proves nothing before 6.15.
@@ -39,20 +39,16 @@ _SOURCES = f"{str(__package__).rpartition('.')[0]}.sources"
 
 def _statx_fd(fd: int, mask: int) -> kx.Statx:
     try:
-        return kx.statx(fd, b"", _OF_FD, mask)
-    except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("statx", exc)
-        if exc.errno == errno.EACCES:  # FUSE refuses a mask to all but its owner
-            _calls.unsupported("statx", exc)
-        raise
+        return _calls.statx(b"", True, mask, fd)
+    except PermissionError as exc:  # FUSE refuses a mask to all but its owner
+        _calls.unsupported("statx", exc)
 
 
 def _reply(mnt_id: int) -> km.StatmountReply:
     try:
         return km.statmount(mnt_id, _ASKED)
     except OSError as exc:
-        if exc.errno in _calls.OFF or exc.errno in (errno.EINVAL, errno.ENOENT):
+        if exc.errno in OFF or exc.errno in (errno.EINVAL, errno.ENOENT):
             # blocked; or the mount detached since the statx (its fd pins it, but not to
             # this namespace): the records strategy says what is at the path now
             _calls.unsupported("statmount", exc)

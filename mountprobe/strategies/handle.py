@@ -33,8 +33,7 @@ def _mount_id(dirfd: int, name: bytes, flags: int) -> Optional[int]:
             return None
         # EINVAL with AT_HANDLE_FID: a flag the kernel does not know (< 6.5), which the cached
         # probe may not have seen (a filter installed since).
-        if exc.errno in _calls.OFF or (exc.errno == errno.EINVAL and flags & k.AT_HANDLE_FID):
-            _calls.refused("name_to_handle_at", exc)
+        _calls.refused("name_to_handle_at", exc, flag_unknown=bool(flags & k.AT_HANDLE_FID))
         raise
 
 

@@ -7,15 +7,15 @@ resolved paths (moby/sys PR #14); the filter runs while the text is parsed.
 
 from __future__ import annotations
 
-import errno
 import os
 
 from .. import mountinfo as mi
-from ..errors import MountprobeError, Unsupported
-from ..kernel import fhandle
+from .._procfs import mountinfo_paths
+from ..errors import MountprobeError, OutsideRoot, ProcUnavailable, Unsupported
 from ..kernel import mount as km
 from ..kernel import statx as kx
-from ..model import Mount, collector_paused, parents_first
+from ..kernel._syscall import OFF
+from ..model import Mount, collector_paused, identity, parents_first
 from ..probe import capabilities
 from . import _calls, _resolve
 
@@ -34,47 +34,11 @@ def _plain(m: Mount, with_propagate_from: bool) -> Mount:
     return m if with_propagate_from or m.propagate_from is None else m._replace(propagate_from=None)
 
 
-def _legacy_id(path: bytes, follow: bool) -> Optional[int]:
-    """The legacy id of the mount holding ``path``: from statx or name_to_handle_at where
-    allowed, else from the ``mnt_id`` line of /proc/self/fdinfo (3.15) for an O_PATH fd.
-    A mount point string is not enough: a mount covered by a later one over its parent
-    keeps its line, while its path now leads to a plain directory."""
-    caps = capabilities()
-    if caps.statx_mnt_id:
-        try:
-            st = _calls.statx(path, follow, 0)  # the legacy id comes with any mask
-        except Unsupported:
-            pass
-        else:
-            if st.mask & kx.STATX_MNT_ID:
-                return st.mnt_id
-    if caps.name_to_handle_at.usable:
-        flags = (fhandle.AT_HANDLE_FID if caps.handle_fid else 0) | (fhandle.AT_SYMLINK_FOLLOW if follow else 0)
-        try:
-            return fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
-        except OSError as exc:
-            # EINVAL: AT_HANDLE_FID unknown (< 6.5) where the cached probe saw it (a filter since)
-            if exc.errno not in _calls.OFF + (errno.EOPNOTSUPP, errno.EINVAL):
-                raise
-    return _fdinfo_id(path, follow)
-
-
-def _fdinfo_id(path: bytes, follow: bool) -> Optional[int]:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW))
-    except OSError as exc:
-        raise _calls.with_path(exc, path) from None
-    try:
-        return _calls.fdinfo_mount_id(fd)
-    finally:
-        os.close(fd)
-
-
 def _source_mount() -> tuple[str, Optional[int]]:
     """The mountinfo file that a read takes (the first that opens) and the legacy id of the
     mount holding it: a file bound over it is a mount of its own, and the table read through
     it must hold that mount."""
-    for name in mi._sources():
+    for name in mountinfo_paths():
         try:
             fd = os.open(name, os.O_PATH | os.O_CLOEXEC)
         except OSError:
@@ -94,7 +58,7 @@ def _broken(source: str, what: str) -> MountprobeError:
 
 
 def _root_id() -> Optional[int]:
-    return _legacy_id(b"/", True)
+    return _calls.legacy_mount_id(b"/", True)
 
 
 def _unsound(table: List[Mount], root: Optional[int], also: Optional[bytes] = None) -> Optional[MountprobeError]:
@@ -110,7 +74,7 @@ def _unsound(table: List[Mount], root: Optional[int], also: Optional[bytes] = No
         return _broken(source, f"mount {root}, which holds /")
     if also is not None:
         try:
-            here = _legacy_id(also, False)
+            here = _calls.legacy_mount_id(also, False)
         except OSError:  # the path is gone: no mount to name
             here = None
         if here is not None and here not in ids and here != root:
@@ -146,13 +110,13 @@ def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
     its mount point is ``where``; else the topmost line at ``where`` (no id to be had)."""
     unique = _unique_id(where, follow)
     data = mi.read_mountinfo()
-    mnt_id = _legacy_id(where, follow)
+    mnt_id = _calls.legacy_mount_id(where, follow)
     if mnt_id is None:
         return mi.topmost(mi.find_at(data, where))
     holder, _ = _line_of(data, mnt_id, where)
     if holder is None:  # the mount holding a plain-directory chroot: its root lies above "/"
         if where == b"/":
-            raise _calls.outside_root(where, mnt_id)
+            raise OutsideRoot(where, mnt_id)
         return None
     return _tagged(holder, unique) if os.fsencode(holder.mountpoint) == where else None
 
@@ -172,7 +136,7 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where 
     gives one, else the topmost entry at the longest mount point above the canonical path."""
     if where is not None:
         return _mount_of_elsewhere(path, follow, with_propagate_from, where)
-    mnt_id = _legacy_id(path, follow)
+    mnt_id = _calls.legacy_mount_id(path, follow)
     if mnt_id is None:
         at = _resolve.canonical(path, follow)
         found = mi.longest_prefix(mi.read_mountinfo(), at)
@@ -182,7 +146,7 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where 
         unique = _unique_id(path, follow)
         found, _ = _line_of(mi.read_mountinfo(), mnt_id, path)
         if found is None:
-            raise _calls.outside_root(path, mnt_id)
+            raise OutsideRoot(path, mnt_id)
         found = _tagged(found, unique)
     return _plain(found, with_propagate_from)
 
@@ -237,7 +201,7 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, whe
     if where is not None:
         return _mounts_under_elsewhere(path, include_self, with_propagate_from, where)
     at = _resolve.canonical(path)
-    mnt_id = _legacy_id(at, True)
+    mnt_id = _calls.legacy_mount_id(at, True)
     data = mi.read_mountinfo()
     if mnt_id is None:
         holder = mi.longest_prefix(data, at)
@@ -372,11 +336,11 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     before = _listed_ids()
     try:
         data = mi.read_mountinfo()
-    except mi.ProcUnavailable as exc:
+    except ProcUnavailable as exc:
         # The statmount strategy declined: say why, since that is what a reader can change.
         caps = capabilities()
         why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
-        raise mi.ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
+        raise ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
     table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
     root = _root_id()
     error = _unsound(table, root)
@@ -411,17 +375,13 @@ def still_mounted(m: Mount, where: Where = None) -> bool:
     for _ in range(2):  # a mount attached at the mount point after the read: read again
         data = mi.read_mountinfo()
         found = mi.find_by_id(data, m.id)
-        if found is not None and _identity(found) == _identity(m):
+        if found is not None and identity(found) == identity(m):
             return True
         error = _unsound(mi.parse_mountinfo(data), root, os.fsencode(m.mountpoint))
         if error is None:
             return False
     assert error is not None
     raise error
-
-
-def _identity(m: Mount) -> tuple:  # type: ignore[type-arg]
-    return (m.parent_id, m.major, m.minor, m.root, m.mountpoint, m.fstype, m.source, m.super_options)
 
 
 # -- another mount namespace (``where``), read through its mountinfo -----------------------
@@ -444,7 +404,7 @@ def _mount_root_elsewhere(where: Target, fd: int, path: bytes) -> bool:
     try:
         return bool(where.statx(fd, 0).attributes & kx.STATX_ATTR_MOUNT_ROOT)
     except OSError as exc:
-        if exc.errno not in _calls.OFF:
+        if exc.errno not in OFF:
             raise
     return os.fsencode(holder_elsewhere(where, fd, path, False).mountpoint) == where.name(fd)
 
@@ -491,8 +451,8 @@ def _list_mounts_elsewhere(with_propagate_from: bool, where: Target) -> List[Mou
 
 
 def _still_mounted_elsewhere(m: Mount, where: Target) -> bool:
-    identity = (m.id, *_identity(m))
-    return any((t.id, *_identity(t)) == identity for t in where.table())
+    same = identity(m)
+    return any(identity(t) == same for t in where.table())
 
 
 def differs_from_parent(path: bytes, follow: bool, where: Where = None) -> bool:

@@ -33,16 +33,14 @@ def is_mountpoint(path: bytes, follow: bool, where: Where = None) -> bool:
     try:
         dirfd = k.openat2(AT_FDCWD, parent, os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("openat2", exc)
+        _calls.refused("openat2", exc)
         raise
     try:
         fd = k.openat2(dirfd, leaf, os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW, k.RESOLVE_NO_XDEV)
     except OSError as exc:
         if exc.errno == errno.EXDEV:
             return True
-        if exc.errno in _calls.OFF:
-            _calls.refused("openat2", exc)
+        _calls.refused("openat2", exc)
         raise _calls.with_path(exc, path) from None
     finally:
         os.close(dirfd)

@@ -14,10 +14,11 @@ import sys
 
 from .. import _lazy, _paths
 from .._paths import is_below
-from ..errors import Unsupported
+from ..errors import OutsideRoot, Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as k
 from ..kernel import statx as kx
+from ..kernel._syscall import OFF
 from ..model import Mount, collector_paused, parents_first
 from ..mountinfo import split_options
 from ..probe import capabilities, procfs_now
@@ -40,25 +41,20 @@ RECORD = (
     | k.STATMOUNT_MNT_OPTS
 )
 
-MS_UNBINDABLE = 1 << 17
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
-
-# MOUNT_ATTR_* -> the words of mountinfo field 6, in show_mnt_opts() order.
-_ATIME = 0x70
+# MOUNT_ATTR_* -> the words of mountinfo field 6, in show_mnt_opts() order (fs/proc_namespace.c).
 _ATTR_WORDS = (
-    (0x2, 0x2, "nosuid"),
-    (0x4, 0x4, "nodev"),
-    (0x8, 0x8, "noexec"),
-    (_ATIME, 0x10, "noatime"),
-    (0x80, 0x80, "nodiratime"),
-    (_ATIME, 0x00, "relatime"),
-    (0x200000, 0x200000, "nosymfollow"),
-    (0x100000, 0x100000, "idmapped"),
+    (k.MOUNT_ATTR_NOSUID, k.MOUNT_ATTR_NOSUID, "nosuid"),
+    (k.MOUNT_ATTR_NODEV, k.MOUNT_ATTR_NODEV, "nodev"),
+    (k.MOUNT_ATTR_NOEXEC, k.MOUNT_ATTR_NOEXEC, "noexec"),
+    (k.MOUNT_ATTR__ATIME, k.MOUNT_ATTR_NOATIME, "noatime"),
+    (k.MOUNT_ATTR_NODIRATIME, k.MOUNT_ATTR_NODIRATIME, "nodiratime"),
+    (k.MOUNT_ATTR__ATIME, k.MOUNT_ATTR_RELATIME, "relatime"),
+    (k.MOUNT_ATTR_NOSYMFOLLOW, k.MOUNT_ATTR_NOSYMFOLLOW, "nosymfollow"),
+    (k.MOUNT_ATTR_IDMAP, k.MOUNT_ATTR_IDMAP, "idmapped"),
 )
 # sb_flags -> the words show_sb_opts() puts after ro/rw in field 11. mountinfo's obsolete
 # "mand" has no statmount counterpart.
-_SB_WORDS = ((0x10, "sync"), (0x80, "dirsync"), (0x2000000, "lazytime"))
+_SB_WORDS = ((k.MS_SYNCHRONOUS, "sync"), (k.MS_DIRSYNC, "dirsync"), (k.MS_LAZYTIME, "lazytime"))
 
 _vfs_cache: Dict[int, Tuple[str, ...]] = {}
 _super_cache: Dict[Tuple[int, Optional[bytes]], Tuple[str, ...]] = {}
@@ -68,7 +64,7 @@ _new = tuple.__new__
 def _vfs_options(attr: int) -> Tuple[str, ...]:
     words = _vfs_cache.get(attr)
     if words is None:
-        words = _vfs_cache[attr] = ("ro" if attr & 0x1 else "rw",) + tuple(
+        words = _vfs_cache[attr] = ("ro" if attr & k.MOUNT_ATTR_RDONLY else "rw",) + tuple(
             word for mask, value, word in _ATTR_WORDS if attr & mask == value
         )
     return words
@@ -78,7 +74,7 @@ def _super_options(sb_flags: int, opts: Optional[bytes]) -> Tuple[str, ...]:
     key = (sb_flags, opts)
     words = _super_cache.get(key)
     if words is None:
-        head = ("ro" if sb_flags & 0x1 else "rw",) + tuple(w for bit, w in _SB_WORDS if sb_flags & bit)
+        head = ("ro" if sb_flags & k.MS_RDONLY else "rw",) + tuple(w for bit, w in _SB_WORDS if sb_flags & bit)
         words = _super_cache[key] = head + (split_options(opts) if opts else ())
     return words
 
@@ -96,35 +92,27 @@ _ALWAYS = k.STATMOUNT_SB_BASIC | k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_ROOT | 
 _SUBTYPED = (b"fuse", b"fuseblk")  # the filesystems with FS_HAS_SUBTYPE (fs_context.c)
 
 
-def _text(raw: bytes, start: int) -> str:
-    return raw[start : raw.index(b"\0", start)].decode(_ENCODING, _ERRORS)
-
-
 def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
     """The Mount that mountinfo would show for this statmount reply (``RECORD`` fields);
     None for a mount outside this process's root (no mount point in the reply), which
-    mountinfo does not show either. Built straight from the reply's bytes: this runs once per
-    mount when a slave namespace is listed."""
+    mountinfo does not show either. Unpacks the plain tuple of ``kernel.mount.reply_fields``
+    rather than a ``StatmountReply``: this runs once per mount when a slave namespace is listed."""
     (
-        _size, opts, mask, major, minor, _magic, sb_flags, fs_type, mnt_id, parent, old, old_parent, attr, prop,
-        peer, master, pfrom, root, point, _ns, subtype, source, _n, _a, _sn, _sa, _supported,
-    ) = k.REPLY.unpack_from(raw)  # fmt: skip
+        mask, major, minor, _magic, sb_flags, fstype, mnt_id, parent, old, old_parent, attr, prop, peer, master,
+        pfrom, root, point, _ns, subtype, source, raw_opts, _supported,
+    ) = k.reply_fields(raw)  # fmt: skip
     if mask & _ALWAYS != _ALWAYS:
         raise Unsupported(f"statmount left out fields it always fills (mask 0x{mask:x}): a kernel we do not know")
-    if not mask & k.STATMOUNT_MNT_POINT:
+    if point is None:
         return None
-    find = raw.index
-    s = k.STRINGS
-    fstype = raw[s + fs_type : find(b"\0", s + fs_type)]
-    if mask & k.STATMOUNT_FS_SUBTYPE:
-        fstype += b"." + raw[s + subtype : find(b"\0", s + subtype)]
+    if subtype is not None:
+        fstype += b"." + subtype
     elif fstype in _SUBTYPED and not capabilities().statmount_fields & k.STATMOUNT_FS_SUBTYPE:
         # Before 6.15 a clear bit is no proof that this FUSE mount has no subtype.
         raise Unsupported("statmount's FS_SUBTYPE is not provable on this kernel (< 6.15), and this mount is FUSE")
     vfs = _vfs_cache.get(attr)
     if vfs is None:
         vfs = _vfs_options(attr)
-    raw_opts = raw[s + opts : find(b"\0", s + opts)] if mask & k.STATMOUNT_MNT_OPTS else None
     sup = _super_cache.get((sb_flags, raw_opts))
     if sup is None:
         sup = _super_options(sb_flags, raw_opts)
@@ -137,18 +125,18 @@ def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
             parent,
             major,
             minor,
-            raw[s + root : find(b"\0", s + root)].decode(_ENCODING, _ERRORS),
-            raw[s + point : find(b"\0", s + point)].decode(_ENCODING, _ERRORS),
+            root.decode(_ENCODING, _ERRORS),
+            point.decode(_ENCODING, _ERRORS),
             vfs,
             fstype.decode(_ENCODING, _ERRORS),
-            _text(raw, s + source) if mask & k.STATMOUNT_SB_SOURCE else None,
+            None if source is None else source.decode(_ENCODING, _ERRORS),
             sup,
-            peer if prop & MS_SHARED else None,
-            master if prop & MS_SLAVE else None,
+            peer if prop & k.MS_SHARED else None,
+            master if prop & k.MS_SLAVE else None,
             # statmount reports the dominating group even when it equals the master;
             # mountinfo prints propagate_from only when it differs.
             pfrom if with_propagate_from and pfrom and pfrom != master else None,
-            bool(prop & MS_UNBINDABLE),
+            bool(prop & k.MS_UNBINDABLE),
         ),
     )
 
@@ -179,8 +167,7 @@ def _statmount_raw(mnt_id: int, param: int) -> bytes:
     except OSError as exc:
         if exc.errno == errno.EINVAL:
             _calls.unsupported("statmount", exc)
-        if exc.errno in _calls.OFF:
-            _calls.refused("statmount", exc, answers=True)
+        _calls.refused("statmount", exc, answers=True)
         raise
 
 
@@ -192,7 +179,7 @@ def describe(mnt_id: int, with_propagate_from: bool) -> Mount:
     """The record of the mount with unique id ``mnt_id``; FileNotFoundError once it is gone."""
     found = record(_statmount_raw(mnt_id, _param(with_propagate_from)), with_propagate_from)
     if found is None:
-        raise Unsupported(f"mount {mnt_id} lies outside this process's root: statmount gives no mount point")
+        raise OutsideRoot(None, mnt_id)
     return found
 
 
@@ -216,7 +203,7 @@ def _unique_id_from_handle(path: bytes, follow: bool) -> kx.Statx:
     try:
         unique = fhandle.name_to_handle_at(kx.AT_FDCWD, path, flags, 0).mount_id
     except OSError as exc:
-        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, *_calls.OFF):
+        if exc.errno in OFF or exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):
             _calls.unsupported("statx refused a mask and name_to_handle_at gives no unique id", exc)
         raise
     return st._replace(mnt_id=unique, mask=st.mask | kx.STATX_MNT_ID_UNIQUE)
@@ -243,7 +230,7 @@ def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[k
         st = again
     found = record(raw, with_propagate_from)
     if found is None:
-        raise _calls.outside_root(path, st.mnt_id)
+        raise OutsideRoot(path, st.mnt_id)
     return found
 
 
@@ -267,7 +254,7 @@ def mount_root(path: bytes, where: Where = None) -> str:
             raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
         st = again
     if reply.mnt_point is None:
-        raise _calls.outside_root(path, st.mnt_id)
+        raise OutsideRoot(path, st.mnt_id)
     return reply.mnt_point.decode(_ENCODING, _ERRORS)
 
 
@@ -294,8 +281,7 @@ def _subtree(top: int) -> List[int]:
     try:
         return k.listmount_all(top)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("listmount", exc, answers=True)
+        _calls.refused("listmount", exc, answers=True)
         raise
 
 
@@ -303,8 +289,7 @@ def _listmount(top: int, count: int, flags: int) -> List[int]:
     try:
         return k.listmount(top, 0, count, flags)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("listmount", exc, answers=True)
+        _calls.refused("listmount", exc, answers=True)
         raise
 
 
@@ -325,7 +310,7 @@ def _records(ids: List[int], with_propagate_from: bool, keep: Optional[Callable[
             except OSError as exc:
                 if exc.errno == errno.ENOENT or (exc.errno == errno.EPERM and checked):
                     continue
-                if exc.errno in _calls.OFF:
+                if exc.errno in OFF:
                     _calls.refused("statmount", exc, answers=True)  # Unsupported unless the kernel's EPERM
                     checked = True
                     continue
@@ -428,7 +413,7 @@ def _slaves_in_sample() -> bool:
             raise
     for mnt_id in sample:
         try:
-            if _statmount(mnt_id, k.STATMOUNT_MNT_BASIC).mnt_propagation & MS_SLAVE:
+            if _statmount(mnt_id, k.STATMOUNT_MNT_BASIC).mnt_propagation & k.MS_SLAVE:
                 return True
         except (FileNotFoundError, PermissionError):
             continue
@@ -488,8 +473,7 @@ def _unique_id_of(where: Target, fd: int) -> kx.Statx:
     try:
         st = where.statx(fd, kx.STATX_MNT_ID_UNIQUE)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("statx", exc)
+        _calls.refused("statx", exc)
         raise
     if not st.mask & kx.STATX_MNT_ID_UNIQUE:
         raise Unsupported("statx ignored STATX_MNT_ID_UNIQUE")

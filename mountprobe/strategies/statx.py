@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from .. import _paths
-from ..errors import Unsupported
+from ..errors import OutsideRoot, Unsupported
 from ..kernel import statx as k
 from ..probe import capabilities
 from . import _calls, _resolve
@@ -48,18 +48,13 @@ def _elsewhere(path: bytes, follow: bool, where: Target) -> bool:
         try:
             st = where.statx(fd, 0)
         except OSError as exc:
-            if exc.errno in _calls.OFF:
-                _calls.refused("statx", exc)
+            _calls.refused("statx", exc)
             raise
     finally:
         os.close(fd)
     if not st.attributes & _ROOT and not st.attributes_mask & _ROOT:
         raise Unsupported("statx has no STATX_ATTR_MOUNT_ROOT (< 5.8)")
     return bool(st.attributes & _ROOT)
-
-
-_ONE_COMPONENT = k.AT_NO_AUTOMOUNT | k.AT_STATX_DONT_SYNC | k.AT_SYMLINK_NOFOLLOW
-_OF_FD = k.AT_EMPTY_PATH | k.AT_NO_AUTOMOUNT | k.AT_STATX_DONT_SYNC
 
 
 def mount_root(path: bytes, where: Where = None) -> str:
@@ -95,7 +90,7 @@ def mount_root(path: bytes, where: Where = None) -> str:
         if here == b"/":
             # The same mount as the path, and no mount root: the root of a chroot to a plain
             # directory, whose mount neither mountinfo nor statmount shows from here.
-            raise _calls.outside_root(path, mnt_id)
+            raise OutsideRoot(path, mnt_id)
         here = _paths.parent_dir(here)
         st = _component(here)
         if st.mnt_id != mnt_id:
@@ -106,18 +101,11 @@ def mount_root(path: bytes, where: Where = None) -> str:
 
 
 def _statx_fd(fd: int) -> k.Statx:
-    try:
-        return k.statx(fd, b"", _OF_FD, 0)
-    except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("statx", exc)
-        raise
+    return _calls.statx(b"", True, 0, fd)
 
 
 def _component(path: bytes) -> k.Statx:
     try:
-        return k.statx(k.AT_FDCWD, path, _ONE_COMPONENT, 0)
+        return _calls.statx(path, False, 0)
     except OSError as exc:
-        if exc.errno in _calls.OFF:
-            _calls.refused("statx", exc)
         raise _calls.with_path(exc, path) from None
