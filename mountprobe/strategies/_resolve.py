@@ -58,7 +58,7 @@ def _walk(path: bytes, follow: bool) -> bytes:
     """``path`` rebuilt without /proc: each symlink read with readlink(2), ``..`` applied to
     the resolved prefix. Existence was checked by the caller's open."""
     todo: List[bytes] = path.split(b"/")[::-1]
-    done: List[bytes] = [] if path.startswith(b"/") else os.getcwdb().split(b"/")[1:]
+    done: List[bytes] = [] if path.startswith(b"/") else [p for p in os.getcwdb().split(b"/") if p]
     links = 0
     while todo:
         part = todo.pop()
