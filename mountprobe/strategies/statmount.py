@@ -103,7 +103,7 @@ def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
     ) = k.reply_fields(raw)  # fmt: skip
     if mask & _ALWAYS != _ALWAYS:
         raise Unsupported(f"statmount left out fields it always fills (mask 0x{mask:x}): a kernel we do not know")
-    if point is None:
+    if not point:  # 6.12 sets the bit with an empty string for a mount outside the root
         return None
     if subtype is not None:
         fstype += b"." + subtype
@@ -253,7 +253,7 @@ def mount_root(path: bytes, where: Where = None) -> str:
             gone = "the mount vanished while being read"
             raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
         st = again
-    if reply.mnt_point is None:
+    if not reply.mnt_point:  # no mount point (6.15+), or an empty one (6.12): outside the root
         raise OutsideRoot(path, st.mnt_id)
     return reply.mnt_point.decode(_ENCODING, _ERRORS)
 
