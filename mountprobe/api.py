@@ -10,6 +10,7 @@ from .chain import CHAINS as CHAINS  # the runner's names, kept here for callers
 from .chain import last_answer as last_answer
 from .chain import run as _run
 from .chain import strategies as strategies
+from .errors import Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -237,5 +238,25 @@ def is_mounted(
 
 
 def _is_mounted(path: bytes, source: Optional[PathArg], fstype: Optional[str], from_root: bool, where: Where) -> bool:
-    answer: bool = _run("is_mounted", path, source, fstype, from_root, where)
-    return answer
+    if where is None:
+        try:  # what statx and statmount's always-filled fields prove, without a record
+            answer: bool = _run("is_mounted", path, source, fstype, from_root, where)
+            return answer
+        except Unsupported:
+            pass
+    m = _mount_at(path, False, where)
+    if m is None:
+        return False
+    if fstype is not None and fstype not in (m.fstype, m.fstype.partition(".")[0]):
+        return False
+    if source is None:
+        return True
+    _lazy.load(f"{__package__}.sources")
+    from .sources import matches
+
+    def holder(p: bytes) -> Mount:
+        if where is None:  # as the caller's question: a trailing / tidied first
+            return _mount_of(*_path(p), False, None)
+        return _mount_of(p, True, False, where)
+
+    return matches(m, source, where, holder, from_root)

@@ -419,7 +419,7 @@ def test_last_answer_and_the_info_command_name_the_strategy_of_a_pid_or_ns_quest
             ),
             (lambda: mountprobe.mounts_under(tmp_path, pid=child.pid), "mounts_under", records),
             (lambda: mountprobe.list_mounts(ns=ns_path), "list_mounts", records),
-            (lambda: mountprobe.is_mounted(tmp_path / "x", source="inner", pid=child.pid), "is_mounted", "records"),
+            (lambda: mountprobe.is_mounted(tmp_path / "x", source="inner", pid=child.pid), "mount_at", records),
         ]
         for ask, question, strategy in asked:
             mountprobe.is_mountpoint("/")  # a question in our own namespace first: never shown after

@@ -206,8 +206,7 @@ def _doctor(args: Args) -> int:
             continue
         answer = api.last_answer()
         assert answer is not None
-        # mountinfo reads the table; records builds records, from it where statmount cannot.
-        reads = answer.strategy == "mountinfo" or (answer.strategy == "records" and not caps.statmount_records)
+        reads = answer.strategy == "mountinfo"
         line(f"  {question:<26} {answer.strategy}")
         if reads:
             line(f"  {'':<26}   reads the mount table")

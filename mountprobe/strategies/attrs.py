@@ -5,7 +5,7 @@ Before 6.15 (no ``supported_mask``) a clear bit of a statmount reply is ambiguou
 kernel may lack the field, or the mount have it empty. Only the fields every statmount fills
 (``SB_BASIC``: the device; ``FS_TYPE``; ``MNT_ROOT``) are taken without proof; a source
 text or an fs subtype is taken when its bit is set, or when the probe proved the kernel
-has it. Whatever cannot be proved here is left to the records strategy.
+has it. Whatever cannot be proved here is left to the records (``api.is_mounted``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import errno
 import os
 import stat
 
-from .. import _lazy
+from .._paths import to_bytes
 from ..errors import Unsupported
 from ..kernel import mount as km
 from ..kernel import statx as kx
 from ..kernel._syscall import OFF
 from ..probe import capabilities
+from ..sources import _as_path, _same_source_text, kind, loop_backing
 from . import _calls, _resolve
 
 TYPE_CHECKING = False
@@ -34,7 +35,6 @@ _ROOT = kx.STATX_ATTR_MOUNT_ROOT
 # answer may need whose clear bit proves nothing before 6.15.
 _ASKED = km.STATMOUNT_SB_BASIC | km.STATMOUNT_FS_TYPE | km.STATMOUNT_FS_SUBTYPE | km.STATMOUNT_SB_SOURCE
 _SUBTYPED = ("fuse", "fuseblk")  # the filesystems with FS_HAS_SUBTYPE
-_SOURCES = f"{str(__package__).rpartition('.')[0]}.sources"
 
 
 def _statx_fd(fd: int, mask: int) -> kx.Statx:
@@ -50,7 +50,7 @@ def _reply(mnt_id: int) -> km.StatmountReply:
     except OSError as exc:
         if exc.errno in OFF or exc.errno in (errno.EINVAL, errno.ENOENT):
             # blocked; or the mount detached since the statx (its fd pins it, but not to
-            # this namespace): the records strategy says what is at the path now
+            # this namespace): the records say what is at the path now
             _calls.unsupported("statmount", exc)
         raise
 
@@ -126,17 +126,10 @@ def _text(target: _Target, wanted: bytes, proved: bool) -> bool:
         raise Unsupported("a source text needs statmount's SB_SOURCE (6.13)")
     if reply.sb_source is None and not proved:
         raise Unsupported("statmount's SB_SOURCE bit is clear, and this kernel cannot say it is empty (< 6.15)")
-    _lazy.load(_SOURCES)
-    from ..sources import _same_source_text
-
     return _same_source_text(None if reply.sb_source is None else os.fsdecode(reply.sb_source), wanted)
 
 
 def _from(target: _Target, source: PathArg, proved: bool) -> bool:
-    _lazy.load(_SOURCES)
-    from .._paths import to_bytes
-    from ..sources import _as_path, kind, loop_backing
-
     wanted = to_bytes(source)
     path = _as_path(wanted)
     if path is None:
@@ -159,7 +152,7 @@ def _bind_of(target: _Target, path: bytes) -> bool:
     """Is the mount a bind of exactly the directory ``path``? Its root is then the very
     dentry ``path`` names, so the same inode, and a directory's inode has one path inside
     its filesystem. A file may have several links, whose binds differ only by the root's
-    name: the records strategy compares those."""
+    name: the records compare those."""
     try:
         fd = os.open(path, _resolve.OPEN)
     except OSError as exc:
