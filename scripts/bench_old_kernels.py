@@ -123,7 +123,7 @@ def report(large: Dict[str, float], small: Dict[str, float]) -> bool:
         target = "" if limit is None else f"<= {limit:g}"
         verdict = "" if limit is None else ("ok" if met else "MISSED")
         print(
-            f"  {label:<40} {ratio:9.2f} {median:9.2f}  {target:<6} {verdict:<6} "
+            f"  {label:<40} {ratio:9.3f} {median:9.3f}  {target:<6} {verdict:<6} "
             f"{small[timed] / small[base]:6.2f}x {flat}  {by}"
         )
     print("  per call (best round, us): " + ", ".join(f"{k} {large[k] * us:.1f}" for k in _TIMES))
