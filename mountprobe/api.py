@@ -10,6 +10,7 @@ from .chain import CHAINS as CHAINS  # the runner's names, kept here for callers
 from .chain import last_answer as last_answer
 from .chain import run as _run
 from .chain import strategies as strategies
+from .errors import Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,7 +151,11 @@ def mount_at(
 
 
 def mount_root(path: PathArg, *, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> str:
-    """The mount point of the mount that contains ``path``."""
+    """The mount point of the mount that contains ``path`` (symlinks followed): the
+    ``mountpoint`` of ``mount_of(path)``, found without building its record."""
+    if pid is None and ns is None:
+        found: str = _run("mount_root", _path(path)[0], None)
+        return found
     return mount_of(path, pid=pid, ns=ns).mountpoint
 
 
@@ -328,6 +333,12 @@ def _is_mounted(
         from .filters import root_text
 
         wanted_root = root_text(root)
+    elif where is None:
+        try:  # what statx and statmount's always-filled fields prove, without a record
+            answer: bool = _run("is_mounted", path, source, fstype, from_root, where)
+            return answer
+        except Unsupported:
+            pass
     m = _mount_at(path, False, where)
     if m is None:
         return False

@@ -41,9 +41,17 @@ CHAINS: Dict[str, Chain] = {
     ),
     "mount_of": (("statmount", "mount_of"), ("mountinfo", "mount_of")),
     "mount_at": (("statmount", "mount_at"), ("mountinfo", "mount_at")),
+    # The mount point alone needs no record: statmount's MNT_POINT by unique id (6.8, filled
+    # whatever the kernel's other fields), else a statx walk up the path (5.8: mount ids and
+    # MOUNT_ROOT); the table only before 5.8 or where both are blocked.
+    "mount_root": (("statmount", "mount_root"), ("statx", "mount_root"), ("mountinfo", "mount_root")),
     "mounts_under": (("statmount", "mounts_under"), ("mountinfo", "mounts_under")),
     "list_mounts": (("statmount", "list_mounts"), ("mountinfo", "list_mounts")),
     "list_mounts(source=, fstype=, root=)": (("statmount", "list_matching"), ("mountinfo", "list_matching")),
+    # What statx and statmount's always-filled fields prove (5.8, 6.8); where they cannot,
+    # api.is_mounted compares the records of mount_at (and mount_of of a bind source).
+    "is_mounted": (("attrs", "is_mounted"),),
+    # statmount's MNT_BASIC by unique id (6.8), whatever the kernel's other fields.
     "still_mounted": (("statmount", "still_mounted"), ("mountinfo", "still_mounted")),
 }
 
@@ -54,10 +62,12 @@ PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "is_mountpoint(bind=False)": ("path", "follow", "where"),
     "mount_of": ("path", "follow", "with_propagate_from", "where"),
     "mount_at": ("path", "with_propagate_from", "where"),
+    "mount_root": ("path", "where"),
     "mounts_under": ("path", "include_self", "with_propagate_from", "where"),
     "list_mounts": ("with_propagate_from", "where"),
     "list_mounts(source=, fstype=, root=)": ("needle", "with_propagate_from", "where"),
     "still_mounted": ("m", "where"),
+    "is_mounted": ("path", "source", "fstype", "from_root", "where"),
 }
 
 _functions: Dict[Tuple[str, str], Callable[..., Any]] = {}

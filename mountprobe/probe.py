@@ -59,12 +59,28 @@ class Capabilities(Record):
     statmount: Interface
     statmount_records: bool  # statmount gives every field of a mountinfo line
     procfs: Interface
+    statmount_fields: int = 0  # the RECORD_FIELDS this kernel is proved to have
 
 
 # Fields a statmount reply needs to rebuild a whole mountinfo line: fs subtype and source
 # came in 6.13, mount options in 6.11, and only 6.15's supported_mask tells them apart from
-# "empty for this mount". Without it we read mountinfo for records.
+# "empty for this mount". Before it, a bit set in a reply proves the kernel has the field
+# (then a clear bit means empty): the probe's reply for "/" proves the source and the
+# options of most systems on 6.13-6.14 (its source is a device, its options rarely empty).
+# The subtype is proved per record: only FUSE filesystems take one (FS_HAS_SUBTYPE). Where
+# source or options stay unproved (6.8-6.12), records come from mountinfo.
 RECORD_FIELDS = mount.STATMOUNT_FS_SUBTYPE | mount.STATMOUNT_SB_SOURCE | mount.STATMOUNT_MNT_OPTS
+_NEEDED = mount.STATMOUNT_SB_SOURCE | mount.STATMOUNT_MNT_OPTS
+_NAMES = (
+    (mount.STATMOUNT_SB_SOURCE, "SB_SOURCE"),
+    (mount.STATMOUNT_MNT_OPTS, "MNT_OPTS"),
+    (mount.STATMOUNT_FS_SUBTYPE, "FS_SUBTYPE"),
+)
+
+
+def field_names(bits: int) -> str:
+    """The STATMOUNT_* names of ``bits`` (of RECORD_FIELDS)."""
+    return ", ".join(name for bit, name in _NAMES if bits & bit)
 
 
 def _failed(name: str, exc: OSError) -> Interface:
@@ -129,24 +145,33 @@ def _probe_listmount() -> Interface:
     return Interface("listmount", AVAILABLE, "")
 
 
-def _probe_statmount(root_id: int) -> tuple[Interface, bool]:
+def _probe_statmount(root_id: int) -> tuple[Interface, bool, int]:
     if not root_id:
         try:
             mount.statmount(0, mount.STATMOUNT_MNT_BASIC)
         except OSError as exc:
             if exc.errno in OFF:
-                return _failed("statmount", exc), False
-        return Interface("statmount", PARTIAL, "no unique mount id from statx to ask about"), False
+                return _failed("statmount", exc), False, 0
+        return Interface("statmount", PARTIAL, "no unique mount id from statx to ask about"), False, 0
     try:
-        reply = mount.statmount(root_id, mount.STATMOUNT_SUPPORTED_MASK | mount.STATMOUNT_SB_BASIC)
+        reply = mount.statmount(root_id, mount.STATMOUNT_SUPPORTED_MASK | mount.STATMOUNT_SB_BASIC | RECORD_FIELDS)
     except OSError as exc:
-        return _failed("statmount", exc), False
+        return _failed("statmount", exc), False, 0
     if not reply.mask & mount.STATMOUNT_SUPPORTED_MASK:
-        return Interface("statmount", PARTIAL, "no supported_mask (< 6.15): records come from mountinfo"), False
+        seen = reply.mask & RECORD_FIELDS
+        unproved = RECORD_FIELDS & ~seen
+        lacking = _NEEDED & ~seen
+        why = f"no supported_mask (< 6.15); never seen set, so not provable: {field_names(unproved)}"
+        if lacking:
+            return Interface("statmount", PARTIAL, why + ": records come from mountinfo"), False, seen
+        if unproved:
+            return Interface("statmount", PARTIAL, why + " (FUSE records come from mountinfo)"), True, seen
+        return Interface("statmount", PARTIAL, "no supported_mask (< 6.15); every field proved by a reply"), True, seen
     lacking = RECORD_FIELDS & ~reply.supported_mask
     if lacking:
-        return Interface("statmount", PARTIAL, f"lacks fields 0x{lacking:x}: records come from mountinfo"), False
-    return Interface("statmount", AVAILABLE, f"supported_mask 0x{reply.supported_mask:x}"), True
+        detail = f"lacks fields 0x{lacking:x}: records come from mountinfo"
+        return Interface("statmount", PARTIAL, detail), False, reply.supported_mask & RECORD_FIELDS
+    return Interface("statmount", AVAILABLE, f"supported_mask 0x{reply.supported_mask:x}"), True, RECORD_FIELDS
 
 
 def _probe_procfs() -> Interface:
@@ -166,7 +191,7 @@ def _probe() -> Capabilities:
     sx, mount_root, has_id, unique, root_id = _probe_statx()
     handle, fid = _probe_handle()
     listing = _probe_listmount()
-    stat, records = _probe_statmount(root_id)
+    stat, records, fields = _probe_statmount(root_id)
     return Capabilities(
         statx=sx,
         statx_mount_root=mount_root,
@@ -179,6 +204,7 @@ def _probe() -> Capabilities:
         statmount=stat,
         statmount_records=records,
         procfs=_probe_procfs(),
+        statmount_fields=fields,
     )
 
 

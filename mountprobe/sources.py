@@ -75,8 +75,13 @@ def _same_source_text(reported: Optional[str], wanted: bytes) -> bool:
 
 
 def _loop_backing(m: Mount) -> Optional[bytes]:
+    return loop_backing(m.major, m.minor)
+
+
+def loop_backing(major: int, minor: int) -> Optional[bytes]:
+    """The backing file of loop device ``major:minor``; None for any other device."""
     try:
-        with open(f"/sys/dev/block/{m.major}:{m.minor}/loop/backing_file", "rb") as f:
+        with open(f"/sys/dev/block/{major}:{minor}/loop/backing_file", "rb") as f:
             return f.read().rstrip(b"\n")
     except OSError:
         return None

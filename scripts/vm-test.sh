@@ -40,6 +40,8 @@
 #   MOUNTPROBE_VM_SMP      guest CPUs (default 1)
 #   MOUNTPROBE_VM_TIMEOUT  seconds before qemu is killed (default 4800)
 #   MOUNTPROBE_VM_LOG      also copy the guest's pytest output to this file
+#   MOUNTPROBE_VM_COMMAND  a shell command to run in the guest (from the checkout, as root)
+#                          instead of pytest, e.g. a benchmark: PYTEST-ARGS are then ignored
 #   MOUNTPROBE_VM_WATCH=N  every N s, write the guest's process tree (and each user process's
 #                          syscall and kernel stack) to RUN/share/out/ps.txt (kept in
 #                          results/), for a run that seems stuck
@@ -230,6 +232,7 @@ done
 {
     printf 'venv=%q\nkdir=%q\nkver=%q\n' "$venv" "$kdir" "$kver"
     [[ -z ${MOUNTPROBE_VM_WATCH:-} ]] || printf 'VM_WATCH=%q\n' "$MOUNTPROBE_VM_WATCH"
+    [[ -z ${MOUNTPROBE_VM_COMMAND:-} ]] || printf 'VM_COMMAND=%q\n' "$MOUNTPROBE_VM_COMMAND"
     printf 'pytest_args=('
     printf '%q ' "${pytest_args[@]}"
     printf ')\n'
@@ -286,7 +289,11 @@ if [[ -n ${VM_WATCH:-} ]]; then # every VM_WATCH s: the guest's processes, for a
         done
     ) &
 fi
-"$venv/bin/python" -m pytest "${pytest_args[@]}" 2>&1 | tee /vm/out/pytest.txt
+if [[ -n ${VM_COMMAND:-} ]]; then
+    PATH=$venv/bin:$PATH bash -c "$VM_COMMAND" 2>&1 | tee /vm/out/pytest.txt
+else
+    "$venv/bin/python" -m pytest "${pytest_args[@]}" 2>&1 | tee /vm/out/pytest.txt
+fi
 status=${PIPESTATUS[0]}
 echo "$status" >/vm/out/status
 sync

@@ -302,6 +302,10 @@ def _doctor(args: Args) -> int:
         "mount_at": lambda: api.mount_at("/"),
         "mounts_under": lambda: api.mounts_under("/proc"),
         "list_mounts": lambda: api.list_mounts(),
+        "mount_root": lambda: api.mount_root("/proc"),
+        "is_mounted(source=dir)": lambda: api.is_mounted("/", source="/"),
+        "is_mounted(fstype=)": lambda: api.is_mounted("/proc", fstype="proc"),
+        "still_mounted": lambda: api.still_mounted(api.mount_at("/proc") or api.mount_of("/")),
     }
     failed = 0
     for question, ask in asks.items():
@@ -313,7 +317,10 @@ def _doctor(args: Args) -> int:
             continue
         answer = api.last_answer()
         assert answer is not None
+        reads = answer.strategy == "mountinfo"
         line(f"  {question:<26} {answer.strategy}")
+        if reads:
+            line(f"  {'':<26}   reads the mount table")
         for name, why in answer.declined:
             line(f"  {'':<26}   not {name}: {why}")
     return failed

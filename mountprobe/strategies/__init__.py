@@ -6,7 +6,9 @@ denied) are raised as the standard ``OSError`` subclasses and end the chain.
 | module      | technique                                       | why it exists                          |
 |-------------|-------------------------------------------------|----------------------------------------|
 | statmount   | statx unique id -> statmount / listmount (6.8)  | exact records, no table read           |
-| statx       | statx STATX_ATTR_MOUNT_ROOT (5.8)               | one syscall answers "is it a mount"    |
+| statx       | statx STATX_ATTR_MOUNT_ROOT (5.8)               | one syscall answers "is it a mount";   |
+|             | a walk up the path by STATX_MNT_ID (5.8)        | mount_root without the table, < 6.8    |
+| attrs       | statx + statmount's always-filled fields (6.8)  | is_mounted without a record            |
 | openat2     | openat2 RESOLVE_NO_XDEV -> EXDEV (5.6)          | 5.6-5.7, or statx blocked              |
 | handle      | name_to_handle_at mount ids, child vs parent    | statx and openat2 both blocked or old  |
 | devcmp      | device of the mount vs its parent directory     | the bind=False question                |

@@ -26,7 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional, Tuple
 
-_OPEN = os.O_PATH | os.O_CLOEXEC
+OPEN = os.O_PATH | os.O_CLOEXEC
 _MAX_LINKS = 40  # the kernel's MAXSYMLINKS
 _EMPTY_PATH = kx.AT_EMPTY_PATH | kx.AT_NO_AUTOMOUNT | kx.AT_STATX_DONT_SYNC
 
@@ -35,7 +35,7 @@ def _named(exc: OSError, path: bytes) -> OSError:
     return type(exc)(exc.errno, exc.strerror, os.fsdecode(path)) if exc.errno else exc
 
 
-def _name_of(fd: int, path: bytes, follow: bool) -> bytes:
+def name_of(fd: int, path: bytes, follow: bool) -> bytes:
     try:
         return os.readlink(b"/proc/self/fd/%d" % fd)
     except OSError:
@@ -45,11 +45,11 @@ def _name_of(fd: int, path: bytes, follow: bool) -> bytes:
 def canonical(path: bytes, follow: bool = True) -> bytes:
     """The absolute path the kernel resolves ``path`` to; OSError if it does not exist."""
     try:
-        fd = os.open(path, _OPEN | (0 if follow else os.O_NOFOLLOW))
+        fd = os.open(path, OPEN | (0 if follow else os.O_NOFOLLOW))
     except OSError as exc:
         raise _named(exc, path) from None
     try:
-        return _name_of(fd, path, follow)
+        return name_of(fd, path, follow)
     finally:
         os.close(fd)
 
@@ -58,7 +58,7 @@ def _walk(path: bytes, follow: bool) -> bytes:
     """``path`` rebuilt without /proc: each symlink read with readlink(2), ``..`` applied to
     the resolved prefix. Existence was checked by the caller's open."""
     todo: List[bytes] = path.split(b"/")[::-1]
-    done: List[bytes] = [] if path.startswith(b"/") else os.getcwdb().split(b"/")[1:]
+    done: List[bytes] = [] if path.startswith(b"/") else [p for p in os.getcwdb().split(b"/") if p]
     links = 0
     while todo:
         part = todo.pop()
@@ -100,7 +100,7 @@ def _check_directory(fd: int) -> None:
         if not stat.S_ISDIR(st.mode):
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         return
-    os.close(os.open(b".", _OPEN, dir_fd=fd))
+    os.close(os.open(b".", OPEN, dir_fd=fd))
 
 
 def is_directory(path: bytes) -> Optional[bool]:
@@ -108,7 +108,7 @@ def is_directory(path: bytes) -> Optional[bool]:
     filesystem for attributes and without triggering an automount; None when the filesystem
     refuses to say (FUSE, to all but its owner)."""
     try:
-        fd = os.open(path, _OPEN)
+        fd = os.open(path, OPEN)
     except OSError as exc:
         raise _named(exc, path) from None
     try:
@@ -140,12 +140,12 @@ def tidy(path: bytes, follow: bool) -> Tuple[bytes, bool]:
         if not stripped:
             return b"/", True
     try:
-        fd = os.open(stripped, _OPEN)
+        fd = os.open(stripped, OPEN)
         try:
             _check_directory(fd)
             if not ups:
                 return stripped, True
-            where = _name_of(fd, stripped, True)
+            where = name_of(fd, stripped, True)
         finally:
             os.close(fd)
     except OSError as exc:

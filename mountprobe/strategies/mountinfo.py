@@ -109,6 +109,7 @@ def _line_of(data: bytes, mnt_id: int, path: bytes) -> tuple[Optional[Mount], by
 def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
     """The mount whose root the canonical ``where`` is, or None: the mount holding it, when
     its mount point is ``where``; else the topmost line at ``where`` (no id to be had)."""
+    unique = _unique_id(where, follow)
     data = mi.read_mountinfo()
     mnt_id = _calls.legacy_mount_id(where, follow)
     if mnt_id is None:
@@ -118,7 +119,7 @@ def _visible_at(where: bytes, follow: bool) -> Optional[Mount]:
         if where == b"/":
             raise OutsideRoot(where, mnt_id)
         return None
-    return holder if os.fsencode(holder.mountpoint) == where else None
+    return _tagged(holder, unique) if os.fsencode(holder.mountpoint) == where else None
 
 
 def is_mountpoint(path: bytes, follow: bool, where: Where = None) -> bool:
@@ -143,10 +144,46 @@ def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where 
         if found is None:
             raise MountprobeError(f"{os.fsdecode(path)}: no mount in this process's mountinfo holds it")
     else:
+        unique = _unique_id(path, follow)
         found, _ = _line_of(mi.read_mountinfo(), mnt_id, path)
         if found is None:
             raise OutsideRoot(path, mnt_id)
+        found = _tagged(found, unique)
     return _plain(found, with_propagate_from)
+
+
+def _unique_id(path: bytes, follow: bool) -> Optional[int]:
+    """The unique id of the mount holding ``path`` (statx, 6.8), asked before the table is
+    read; None where there is none, or statmount cannot confirm it after the read."""
+    caps = capabilities()
+    if not (caps.statx_unique_id and caps.statmount.usable):
+        return None
+    try:
+        st = _calls.statx(path, follow, kx.STATX_MNT_ID_UNIQUE)
+    except (OSError, Unsupported):
+        return None
+    return st.mnt_id if st.mask & kx.STATX_MNT_ID_UNIQUE else None
+
+
+def _tagged(m: Mount, unique: Optional[int]) -> Mount:
+    """``m`` with the unique ids of its mount and parent where statmount, after the read,
+    still finds mount ``unique`` (seen before the read) with ``m``'s legacy ids: attached
+    for the whole read, it kept its legacy id (freed only with the mount), so the line with
+    that id is this very mount. Then ``still_mounted`` needs no table on 6.8-6.14 either."""
+    if unique is None:
+        return m
+    try:
+        r = km.statmount(unique, km.STATMOUNT_MNT_BASIC)
+    except OSError:
+        return m
+    if (r.mnt_id_old, r.mnt_parent_id_old) != (m.id, m.parent_id):
+        return m
+    return m._replace(unique_id=r.mnt_id, parent_unique_id=r.mnt_parent_id)
+
+
+def mount_root(path: bytes, where: Where = None) -> str:
+    """The mount point of the mount holding ``path``, from its record."""
+    return mount_of(path, True, False, where).mountpoint
 
 
 def mount_at(path: bytes, with_propagate_from: bool, where: Where = None) -> Optional[Mount]:

@@ -90,6 +90,9 @@ _ERRORS = sys.getfilesystemencodeerrors()
 _ALWAYS = k.STATMOUNT_SB_BASIC | k.STATMOUNT_MNT_BASIC | k.STATMOUNT_MNT_ROOT | k.STATMOUNT_FS_TYPE
 
 
+_SUBTYPED = (b"fuse", b"fuseblk")  # the filesystems with FS_HAS_SUBTYPE (fs_context.c)
+
+
 def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
     """The Mount that mountinfo would show for this statmount reply (``RECORD`` fields);
     None for a mount outside this process's root (no mount point in the reply), which
@@ -101,10 +104,13 @@ def record(raw: bytes, with_propagate_from: bool) -> Optional[Mount]:
     ) = k.reply_fields(raw)  # fmt: skip
     if mask & _ALWAYS != _ALWAYS:
         raise Unsupported(f"statmount left out fields it always fills (mask 0x{mask:x}): a kernel we do not know")
-    if point is None:
+    if not point:  # 6.12 sets the bit with an empty string for a mount outside the root
         return None
     if subtype is not None:
         fstype += b"." + subtype
+    elif fstype in _SUBTYPED and not capabilities().statmount_fields & k.STATMOUNT_FS_SUBTYPE:
+        # Before 6.15 a clear bit is no proof that this FUSE mount has no subtype.
+        raise Unsupported("statmount's FS_SUBTYPE is not provable on this kernel (< 6.15), and this mount is FUSE")
     vfs = _vfs_cache.get(attr)
     if vfs is None:
         vfs = _vfs_options(attr)
@@ -144,6 +150,16 @@ def _require(listing: bool = False) -> None:
         raise Unsupported(f"statmount {caps.statmount.status}: {caps.statmount.detail}")
     if listing and not caps.listmount.usable:
         raise Unsupported(f"listmount {caps.listmount.status}: {caps.listmount.detail}")
+
+
+def _require_basic() -> None:
+    """For the questions that need only what every statmount (6.8) fills: mount ids, mount
+    point, root, device, type."""
+    caps = capabilities()
+    if not caps.statx_unique_id:
+        raise Unsupported("statx gives no unique mount id (< 6.8, or statx unavailable)")
+    if not caps.statmount.usable:
+        raise Unsupported(f"statmount {caps.statmount.status}: {caps.statmount.detail}")
 
 
 def _statmount_raw(mnt_id: int, param: int) -> bytes:
@@ -217,6 +233,30 @@ def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[k
     if found is None:
         raise OutsideRoot(path, st.mnt_id)
     return found
+
+
+def mount_root(path: bytes, where: Where = None) -> str:
+    """The mount point of the mount holding ``path``: statx's unique id, then statmount's
+    ``MNT_POINT`` alone (6.8), whatever the kernel's other statmount fields."""
+    if where is not None:
+        return _mount_of_elsewhere(path, True, False, where).mountpoint
+    _require_basic()
+    st = _unique_id(path, True)
+    try:
+        reply = _statmount(st.mnt_id, k.STATMOUNT_MNT_POINT)
+    except FileNotFoundError:  # the mount went between the two calls: as _holder
+        again = _unique_id(path, True)
+        try:
+            reply = _statmount(again.mnt_id, k.STATMOUNT_MNT_POINT)
+        except FileNotFoundError:
+            if again.mnt_id == st.mnt_id:
+                raise _calls.in_no_table(path, st.mnt_id) from None
+            gone = "the mount vanished while being read"
+            raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
+        st = again
+    if not reply.mnt_point:  # no mount point (6.15+), or an empty one (6.12): outside the root
+        raise OutsideRoot(path, st.mnt_id)
+    return reply.mnt_point.decode(_ENCODING, _ERRORS)
 
 
 def mount_of(path: bytes, follow: bool, with_propagate_from: bool, where: Where = None) -> Mount:
@@ -461,7 +501,9 @@ def still_mounted(m: Mount, where: Where = None) -> bool:
         return _still_mounted_elsewhere(m, where)
     if m.unique_id is None:
         raise Unsupported("this record has no unique id")
-    _require()
+    # MNT_BASIC alone: its fields are filled in every reply since 6.8, so no other field of
+    # this kernel's statmount (supported_mask, 6.15) matters to this question.
+    _require_basic()
     try:
         _statmount(m.unique_id, k.STATMOUNT_MNT_BASIC)
     except FileNotFoundError:
