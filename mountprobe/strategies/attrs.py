@@ -20,7 +20,7 @@ from ..kernel import mount as km
 from ..kernel import statx as kx
 from ..kernel._syscall import OFF
 from ..probe import capabilities
-from ..sources import _as_path, _same_source_text, kind, loop_backing
+from ..sources import _as_path, _same_source_text, _tag, kind, loop_backing
 from . import _calls, _resolve
 
 TYPE_CHECKING = False
@@ -133,7 +133,11 @@ def _from(target: _Target, source: PathArg, proved: bool) -> bool:
     wanted = to_bytes(source)
     path = _as_path(wanted)
     if path is None:
-        return _text(target, wanted, proved)
+        if _text(target, wanted, proved):
+            return True
+        if _tag(wanted) is not None:  # no udev link names it: the records read the device
+            raise Unsupported("a LABEL=/UUID= tag without a udev link needs the mount's device read")
+        return False
     try:
         mode, rdev = kind(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -142,7 +146,11 @@ def _from(target: _Target, source: PathArg, proved: bool) -> bool:
         # The device of the superblock; before 6.8 the root's stx_dev, which differs from
         # it only where a filesystem reports per-subvolume devices (btrfs, bcachefs), whose
         # superblocks have anonymous devices that no block device node carries.
-        return rdev == target.device
+        if rdev == target.device:
+            return True
+        if target.device[0] == 0:  # anonymous: btrfs reports its block device only as the source
+            raise Unsupported("the mount's device number is anonymous: the records compare its source")
+        return False
     if stat.S_ISREG(mode) and loop_backing(*target.device) == _resolve.canonical(path):
         return True
     return _bind_of(target, path)
