@@ -311,7 +311,9 @@ def is_mounted(
     the source (``tmpfs``, ``server:/export``; a trailing ``/`` is ignored). ``root`` is the
     directory of the filesystem mounted there: ``root="/"`` with a device asks whether the
     device itself is mounted at ``target``, not a bind of a directory on it. A source that
-    differs from what the kernel reports means False, not an error. With ``pid`` or ``ns``,
+    differs from what the kernel reports means False, not an error; a tag that neither a udev
+    link nor the mount's own device can resolve (an unreadable device, a filesystem whose
+    superblock is not read) raises ``Unsupported`` naming the tag and why. With ``pid`` or ``ns``,
     in that mount namespace, both paths resolved in its root."""
     if pid is None and ns is None:
         return _is_mounted(_path(target)[0], source, fstype, root, False, None)
