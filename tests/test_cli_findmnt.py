@@ -10,13 +10,13 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import pytest
 from _ns import MS_BIND, MS_NOEXEC, MS_RDONLY, MS_REMOUNT, isolated, mount, tmpfs, umount
 from _scenes import NASTY_NAMES, build
 
-Arg = str | bytes | os.PathLike[str]
+Arg = Union[str, bytes, "os.PathLike[str]"]
 COLUMNS = "TARGET,SOURCE,FSTYPE,OPTIONS,FSROOT,ID,PARENT,MAJ:MIN,PROPAGATION,VFS-OPTIONS,FS-OPTIONS"
 
 

@@ -221,7 +221,7 @@ class _no_warning:
 
 @isolated
 def test_filters_in_another_namespace_named_by_ns_or_pid_agree(tmp_path: Path) -> None:
-    queries, base = _scene(tmp_path, slave=False)
+    queries, _ = _scene(tmp_path, slave=False)
     for query, selects in queries:
         for where in ({"ns": "/proc/self/ns/mnt"}, {"pid": os.getpid()}):
             found = mountprobe.list_mounts(**query, **where)
