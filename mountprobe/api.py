@@ -197,7 +197,7 @@ def _mounts_under_matching(
     where: Where,
 ) -> List[Mount]:
     needle = _needle(source, fstype, None, from_root, where)
-    return [m for m in _mounts_under(path, include_self, propagate_from, where) if needle.keep(m)]
+    return needle.found([m for m in _mounts_under(path, include_self, propagate_from, where) if needle.keep(m)])
 
 
 def list_mounts(
@@ -262,7 +262,7 @@ def _list_matching(
 ) -> List[Mount]:
     needle = _needle(source, fstype, root, from_root, where)
     found: List[Mount] = _run("list_mounts(source=, fstype=, root=)", needle, propagate_from, where)
-    return found
+    return needle.found(found)
 
 
 def still_mounted(m: Mount, *, pid: Optional[int] = None, ns: Optional[NsArg] = None) -> bool:

@@ -12,10 +12,11 @@ import stat
 
 from . import sources
 from ._paths import to_bytes
+from .errors import Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, FrozenSet, Iterable, List, Optional, Tuple, Union
+    from typing import Callable, Dict, FrozenSet, Iterable, List, Optional, Tuple, Union
 
     from ._paths import PathArg
     from .model import Mount
@@ -30,7 +31,7 @@ class Needle:
     aside); ``fstypes``: types of which it must have one, exactly or as its main type;
     ``root``: its root. ``keep(m)`` is the exact test of a record."""
 
-    __slots__ = ("_exact", "devnos", "fstypes", "root", "text")
+    __slots__ = ("_exact", "_tags", "devnos", "fstypes", "root", "text")
 
     def __init__(
         self,
@@ -39,12 +40,21 @@ class Needle:
         fstypes: Optional[Tuple[str, ...]],
         root: Optional[str],
         exact: Optional[Callable[[Mount], bool]],
+        tags: Optional[_TagMatch] = None,
     ) -> None:
         self.devnos = devnos
         self.text = text
         self.fstypes = fstypes
         self.root = root
         self._exact = exact
+        self._tags = tags
+
+    def found(self, kept: List[Mount]) -> List[Mount]:
+        """``kept``, the records this needle kept; when none, and a tag's device could not
+        be read, that error (a silent empty answer would say the tag is nowhere)."""
+        if not kept and self._tags is not None and self._tags.errors:
+            raise self._tags.errors[0]
+        return kept
 
     def keep(self, m: Mount) -> bool:
         """Does the record ``m`` match, with ``is_mounted``'s meaning of each condition?"""
@@ -108,6 +118,44 @@ def _loops_backed_by(path: bytes) -> FrozenSet[Tuple[int, int]]:
     return frozenset(found)
 
 
+def _matches(wanted: bytes, where: Where, holder: Callable[[bytes], Mount], from_root: bool) -> Callable[[Mount], bool]:
+    def exact(m: Mount) -> bool:
+        return sources.matches(m, wanted, where, holder, from_root)
+
+    return exact
+
+
+class _TagMatch:
+    """``sources.matches`` of a tag for each record, the answer kept per device; the
+    ``Unsupported`` of a device that could not be read kept in ``errors``."""
+
+    def __init__(self, wanted: bytes, where: Where, holder: Callable[[bytes], Mount], from_root: bool) -> None:
+        self._match = _matches(wanted, where, holder, from_root)
+        self._seen: Dict[Tuple[int, int], bool] = {}
+        self.errors: List[Unsupported] = []
+
+    def __call__(self, m: Mount) -> bool:
+        device = (m.major, m.minor)
+        if device not in self._seen:
+            try:
+                self._seen[device] = self._match(m)
+            except Unsupported as exc:
+                self.errors.append(exc)
+                self._seen[device] = False
+        return self._seen[device]
+
+
+def _in_btrfs(rdev: Tuple[int, int]) -> bool:
+    """Is the block device ``rdev`` a device of a btrfs filesystem this kernel knows (sysfs
+    lists each one's devices under /sys/fs/btrfs/FSID/devices/)?"""
+    try:
+        name = os.path.basename(os.readlink(f"/sys/dev/block/{rdev[0]}:{rdev[1]}"))
+        fsids = os.listdir("/sys/fs/btrfs")
+    except OSError:
+        return False
+    return any(os.path.lexists(f"/sys/fs/btrfs/{fsid}/devices/{name}") for fsid in fsids)
+
+
 def needle(
     source: Optional[PathArg],
     fstype: Optional[FsTypes],
@@ -125,6 +173,7 @@ def needle(
     devnos: Optional[FrozenSet[Tuple[int, int]]] = None
     text: Optional[bytes] = None
     exact: Optional[Callable[[Mount], bool]] = None
+    unresolved: Optional[_TagMatch] = None
     if source is not None:
         wanted = to_bytes(source)
         path = sources._as_path(wanted)
@@ -136,10 +185,22 @@ def needle(
                 kind = where.kind(path) if where is not None else sources.kind(path)
             except (FileNotFoundError, NotADirectoryError):
                 kind = None
-        if path is None or kind is None:
+        if path is None and sources._tag(wanted) is not None:
+            # No udev link names the tag: only the mounts' own devices can say (is_mounted's
+            # reading of superblocks), so every record is built and tested, each device read
+            # once; one that cannot be read is an error only if no device has the tag.
+            exact = unresolved = _TagMatch(wanted, where, holder, from_root)
+
+        elif path is None or kind is None:
             text = wanted
         elif stat.S_ISBLK(kind[0]):
-            devnos = frozenset([kind[1]])
+            if _in_btrfs(kind[1]):
+                # btrfs gives its mounts an anonymous device (0:N): the device number sifts
+                # nothing, the source the kernel reports decides (sources.matches).
+                exact = _matches(wanted, where, holder, from_root)
+
+            else:
+                devnos = frozenset([kind[1]])
         else:
             top = holder(path)
             devnos = frozenset([(top.major, top.minor)])
@@ -149,4 +210,4 @@ def needle(
             def exact(m: Mount, top: Mount = top) -> bool:
                 return sources.matches(m, wanted, where, lambda _: top, from_root)
 
-    return Needle(devnos, text, _fstypes(fstype), root_text(root), exact)
+    return Needle(devnos, text, _fstypes(fstype), root_text(root), exact, unresolved)

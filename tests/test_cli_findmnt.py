@@ -164,7 +164,7 @@ def test_is_mountpoint_devno_and_combined_flags_are_mountpoints(tmp_path: Path) 
         for flags in (["-x"], ["--devno"], ["-q", "-x"], ["-qx"]):
             a, b = ours("is-mountpoint", *flags, path), theirs("mountpoint", *flags, path)
             assert (a.returncode, a.stdout) == (b.returncode, b.stdout), (flags, path)
-    for path in (tree.path("tmpfs"), tree.path("plain"), b"/proc"):
+    for path in (os.fsdecode(tree.path("tmpfs")), os.fsdecode(tree.path("plain")), "/proc"):
         for flags in (["-qd"], ["-dq"], ["-q", "-d"], ["-d"]):
             a, b = ours("is-mountpoint", *flags, path), theirs("mountpoint", *flags, path)
             assert (a.returncode, a.stdout) == (b.returncode, b.stdout), (flags, path)

@@ -86,7 +86,7 @@ def _scene(base: Path, slave: bool) -> Tuple[List[Tuple[Query, Callable[[mountpr
     ]
     for raw in NASTY_NAMES:
         text = b"src " + raw + b"#"
-        queries.append(({"source": text}, lambda m, text=text: m.source is not None and os.fsencode(m.source) == text))
+        queries.append(({"source": text}, _source_is(text)))
     device = _root_device()
     if device is not None:
         dev = os.stat("/").st_dev
@@ -197,8 +197,8 @@ def test_sift_keeps_every_line_that_parse_then_filter_keeps() -> None:
     ]
     for name in names:
         text = os.fsdecode(name)
-        conditions.append(({"source": name}, lambda m, t=text: m.source in (t, t.rstrip("/"), t.rstrip("/") + "/")))
-        conditions.append(({"root": b"/" + name}, lambda m, t=text: m.root == "/" + t))
+        conditions.append(({"source": name}, _source_text_is(text)))
+        conditions.append(({"root": b"/" + name}, _root_is("/" + text)))
     for kwargs, selects in conditions:
         kept, numbers = mountinfo.sift(data, **kwargs)
         with pytest.warns(mountprobe.ParseWarning) if b"garbage" in kept else _no_warning():
@@ -215,8 +215,20 @@ class _no_warning:
         self._catch.__enter__()
         warnings.simplefilter("error")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._catch.__exit__(*exc)
+
+
+def _source_is(text: bytes) -> Callable[[mountprobe.Mount], bool]:
+    return lambda m: m.source is not None and os.fsencode(m.source) == text
+
+
+def _source_text_is(t: str) -> Callable[[mountprobe.Mount], bool]:
+    return lambda m: m.source in (t, t.rstrip("/"), t.rstrip("/") + "/")
+
+
+def _root_is(root: str) -> Callable[[mountprobe.Mount], bool]:
+    return lambda m: m.root == root
 
 
 @isolated

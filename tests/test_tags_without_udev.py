@@ -265,6 +265,8 @@ def test_is_mounted_finds_label_and_uuid_without_udev_as_findmnt_does(fstype: st
         assert mountprobe.is_mounted(target, source=source, pid=os.getpid()) is True, source  # through its root
         assert mountprobe.is_mounted(other, source=source) is False, source
         assert findmnt_targets(source, tmp_path) == [str(target)], source
+        listed = [m.mountpoint for m in mountprobe.list_mounts(source=source)]
+        assert [p for p in listed if p.startswith(str(tmp_path))] == [str(target)], source
     for wrong in (f"LABEL={label}x", f"UUID={seen['UUID'].swapcase()}"):
         assert mountprobe.is_mounted(target, source=wrong) is False, wrong
         assert findmnt_targets(wrong, tmp_path) == [], wrong
@@ -295,9 +297,13 @@ def test_an_unprivileged_user_gets_an_error_that_says_the_device_cannot_be_read(
         assert source in text and device in text and "permission denied" in text, text
         assert "/dev/disk/by-" in text and str(target) in text, text
         assert isinstance(raised.value.__cause__, PermissionError)
+        with pytest.raises(Unsupported) as raised:  # no readable device has it: no silent []
+            mountprobe.list_mounts(source=source)
+        assert source in str(raised.value)
     # What needs no device stays answered: a mount that has none, a source that is no tag.
     assert mountprobe.is_mounted("/srv", source="LABEL=nobody-cannot") is False
     assert mountprobe.is_mounted(target, source=device) is True
+    assert [m.mountpoint for m in mountprobe.list_mounts(source=device)] == [str(target)]
 
 
 @isolated
@@ -392,6 +398,8 @@ def test_partuuid_and_partlabel_of_a_gpt_partition_without_udev_as_blkid_and_fin
     for source in (f"PARTUUID={seen['PARTUUID']}", f"PARTLABEL={name}", f"LABEL={name[:16]}", f"UUID={seen['UUID']}"):
         assert mountprobe.is_mounted(target, source=source) is True, source
         assert findmnt_targets(source, tmp_path) == [str(target)], source
+        listed = [m.mountpoint for m in mountprobe.list_mounts(source=source)]
+        assert [p for p in listed if p.startswith(str(tmp_path))] == [str(target)], source
     for wrong in ("PARTLABEL=first on disk", f"PARTUUID={blkid(disk + 'p2')['PARTUUID']}"):
         assert mountprobe.is_mounted(target, source=wrong) is False, wrong
         assert findmnt_targets(wrong, tmp_path) == [], wrong

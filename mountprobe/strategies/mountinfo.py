@@ -386,7 +386,11 @@ def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None
         error = _unsound(mi.parse_mountinfo(data), root) if _unsound_raw(data, root) else None
         if error is not None:
             raise error
-    kept, lines = mi.sift(data, *needle.raw())
+    raw = needle.raw()
+    if any(condition is not None for condition in raw):
+        kept, lines = mi.sift(data, *raw)
+    else:  # only the exact test can decide (a tag without a udev link, a btrfs device)
+        kept, lines = data, list(range(data.count(b"\n")))
     table = mi.parse_mountinfo(kept)
     # The n-th id listed before the read for the n-th line, where each line parsed.
     ids = [before[i] if i < len(before) else 0 for i in lines] if before and len(table) == len(lines) else []
