@@ -479,6 +479,31 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     return _entries(data, False, keep, False, b" " + want)
 
 
+def lines_below(data: bytes, top: bytes, include_self: bool) -> List[Tuple[int, int]]:
+    """(line index from 0, legacy id) of each line whose mount point is below canonical
+    ``top`` component-wise (or is ``top``, if asked), found on the raw, escaped bytes: no
+    line is decoded and no record built. A line whose id is no number gets id -1."""
+    want = escape(top)
+    prefix = want if want.endswith(b"/") else want + b"/"
+    needle = b" " + want
+    out: List[Tuple[int, int]] = []
+    find, rfind, lines_before = data.find, data.rfind, data.count
+    number = done = 0
+    at = find(needle)
+    while at >= 0:
+        start = rfind(b"\n", 0, at) + 1
+        end = find(b"\n", at)
+        if end < 0:
+            end = len(data)
+        f = data[start:end].split(b" ", 5)
+        if len(f) == 6 and (f[4].startswith(prefix) or (include_self and f[4] == want)):
+            number += lines_before(b"\n", done, start)
+            done = start
+            out.append((number, int(f[0]) if f[0].isdigit() else -1))
+        at = find(needle, end)
+    return out
+
+
 def find_by_fstype(data: bytes, fstypes: Tuple[str, ...]) -> List[Mount]:
     """Entries whose fstype (``type`` or ``type.subtype``) is one of ``fstypes``."""
     wanted = {_as_text(escape(os.fsencode(t)).replace(b"#", b"\\043")) for t in fstypes}
