@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
     LineFilter = Callable[[List[str]], bool]
     _Tags = Tuple[Optional[int], Optional[int], Optional[int], bool]
-    _Tail = Tuple[str, Optional[str], Tuple[str, ...]]
 
 _new = tuple.__new__
 _OCTAL: List[Pattern[bytes]] = []  # compiled on first need: re stays off a command's start-up
@@ -188,6 +187,17 @@ def _tags(tags: List[str]) -> _Tags:
 _NO_TAGS: _Tags = (None, None, None, False)
 
 
+def _separator(f: List[str]) -> int:
+    """The index of the field "-" that ends the optional fields of the line split into ``f``
+    (the first after the options with a field after it)."""
+    if len(f) < 6:
+        raise IndexError("fewer than 10 fields")
+    for k in range(6, len(f) - 1):
+        if f[k] == "-":
+            return k
+    raise _Bad("no ' - ' separator")
+
+
 def _options(raw: str) -> Tuple[str, ...]:
     if not raw:
         raise _Bad("no mount options")
@@ -289,10 +299,10 @@ def _parse(
     full, and a call per field would cost more than the work it does."""
     out: List[Mount] = []
     append = out.append
-    # Memos: thousands of binds of one filesystem share everything after the mount point,
-    # and devices, roots and options repeat too. Each distinct one is parsed once, up to a
-    # bound; a tail too long to be shared (an overlay's layers) is not hashed at all.
-    tails: Dict[str, _Tail] = {}
+    # Memos: thousands of binds of one filesystem share their super options, and devices,
+    # roots, options and optional fields repeat too. Each distinct one is parsed once, up to a
+    # bound; super options too long to be shared (an overlay's layers) are not hashed at all.
+    supers: Dict[str, Tuple[str, ...]] = {}
     options_of: Dict[str, Tuple[str, ...]] = {}
     tags_of: Dict[str, _Tags] = {}
     devnos: Dict[str, Tuple[int, int]] = {}
@@ -301,7 +311,7 @@ def _parse(
     u = pu = None
     new, unesc, split_super, key_max, memo_max, u32 = _new, _unescape_text, _split_super, _MEMO_KEY_MAX, _MEMO_MAX, _U32
     no_tags = _NO_TAGS
-    tail_max = key_max
+    super_max = key_max
     devno_max = root_max = memo_max
     esc = False  # no backslash in the line: no field needs unescaping
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
@@ -309,59 +319,63 @@ def _parse(
     n_ids = -1 if ids is None else len(ids)
     for index, line in enumerate(lines):
         try:
-            # Spaces inside names are always escaped: five fields, then the rest, in which
-            # neither the options nor an optional field hold a space: the first " - " ends them.
-            f = line.split(" ", 5)
-            if keep is not None and not keep(f):
+            if keep is not None and not keep(line.split(" ", 5)):
                 continue
+            # Spaces inside names are always escaped, and neither the options nor an optional
+            # field holds one: one split on single spaces gives every field, and the first
+            # "-" after the options, with fields after it, is the separator (" - ").
+            f = line.split(" ")
+            n = len(f)
             if escaped:
                 esc = "\\" in line
-            head, sep, tail = f[5].partition(" - ")
-            if not sep:
-                raise _Bad("no ' - ' separator")
-            raw_options, _, raw_tags = head.partition(" ")
-            if not raw_tags:
+            if n > 7 and f[6] == "-":
                 tags = no_tags
-            elif raw_tags[:7] == "shared:" and (peer := raw_tags[7:]).isdigit() and peer.isascii():  # the usual tag
-                tags = (int(peer), None, None, False)
-                if tags[0] > u32:
-                    raise _Bad(f"bad optional field {_raw(raw_tags)!r}")
+                k = 6
             else:
-                tags = tags_of.get(raw_tags)  # type: ignore[assignment]
-                if tags is None:
-                    tags = _tags(raw_tags.split(" "))
-                    if len(tags_of) < memo_max:
-                        tags_of[raw_tags] = tags
-            options = options_of.get(raw_options)
+                k = 7 if n > 8 and f[7] == "-" else _separator(f)
+                if k == 7 and (tag := f[6])[:7] == "shared:" and (peer := tag[7:]).isdigit() and peer.isascii():
+                    tags = (int(peer), None, None, False)  # the usual tag
+                    if tags[0] > u32:
+                        raise _Bad(f"bad optional field {_raw(tag)!r}")
+                else:
+                    raw_tags = " ".join(f[6:k])
+                    tags = tags_of.get(raw_tags)  # type: ignore[assignment]
+                    if tags is None:
+                        tags = _tags(f[6:k])
+                        if len(tags_of) < memo_max:
+                            tags_of[raw_tags] = tags
+            raw = f[5]
+            options = options_of.get(raw)
             if options is None:
-                options = _options(raw_options)
+                options = _options(raw)
                 if len(options_of) < memo_max:
-                    options_of[raw_options] = options
-            shareable = len(tail) < tail_max
-            t = tails.get(tail) if shareable else None
-            if t is None:
-                # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped
-                # spaces in field 11: everything after the source is the super options.
-                parts = tail.split(" ", 2)
-                if len(parts) < 3 or not parts[0]:
-                    raise _Bad("fields missing after the separator")
-                fstype, source, raw_super = parts
-                if esc and "\\" in fstype:
+                    options_of[raw] = options
+            if n < k + 4 or not f[k + 1]:
+                raise _Bad("fields missing after the separator")
+            fstype = f[k + 1]
+            source = f[k + 2]
+            if esc:
+                if "\\" in fstype:
                     fstype = unesc(fstype)
-                if esc and "\\" in source:
+                if "\\" in source:
                     source = source.replace("\\040", " ")  # the usual escape, without a call
                     if "\\" in source:
-                        source = unesc(parts[1])
-                if '"' in raw_super or (esc and "\\" in raw_super):
-                    t = (fstype, source or None, split_super(raw_super))
+                        source = unesc(f[k + 2])
+            # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped
+            # spaces in field 11: everything after the source is the super options.
+            raw = f[k + 3] if n == k + 4 else " ".join(f[k + 3 :])
+            sup = supers.get(raw) if len(raw) < super_max else None
+            if sup is None:
+                if '"' in raw or (esc and "\\" in raw):
+                    sup = split_super(raw)
                 else:
-                    items = raw_super.split(",")
-                    t = (fstype, source or None, tuple(items) if "" not in items else tuple(filter(None, items)))
-                if shareable:
-                    if len(tails) < memo_max:
-                        tails[tail] = t
+                    items = raw.split(",")
+                    sup = tuple(items) if "" not in items else tuple(filter(None, items))
+                if len(raw) < super_max:
+                    if len(supers) < memo_max:
+                        supers[raw] = sup
                     elif index < 2 * memo_max:
-                        tail_max = 0  # most lines missed: stop hashing tails for nothing
+                        super_max = 0  # most lines missed: stop hashing them for nothing
             raw = f[2]
             d = devnos.get(raw)
             if d is None:
@@ -419,9 +433,11 @@ def _parse(
         else:
             pt = point
         # Unpacked into one literal: two tuple concatenations cost more.
-        kind, src, sup = t
         shared, master, pfrom, unbindable = tags
-        record = (mnt_id, parent, u, pu, d[0], d[1], r, pt, options, kind, src, sup, shared, master, pfrom, unbindable)
+        record = (
+            mnt_id, parent, u, pu, d[0], d[1], r, pt, options, fstype, source or None, sup,
+            shared, master, pfrom, unbindable,
+        )  # fmt: skip
         append(new(Mount, record))
         if first:
             break
