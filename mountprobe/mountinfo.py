@@ -329,8 +329,8 @@ def _parse(
             if escaped:
                 esc = "\\" in line
             if n > 7 and f[6] == "-":
-                tags = no_tags
                 k = 6
+                tags = no_tags
             else:
                 k = 7 if n > 8 and f[7] == "-" else _separator(f)
                 if k == 7 and (tag := f[6])[:7] == "shared:" and (peer := tag[7:]).isdigit() and peer.isascii():
@@ -344,67 +344,72 @@ def _parse(
                         tags = _tags(f[6:k])
                         if len(tags_of) < memo_max:
                             tags_of[raw_tags] = tags
-            raw = f[5]
-            options = options_of.get(raw)
+            if n == 10 and k == 6:  # the usual lines, unpacked at once
+                raw_id, raw_parent, raw_dev, raw_root, point, raw_options, _, fstype, source, raw_super = f
+            elif n == 11 and k == 7:
+                raw_id, raw_parent, raw_dev, raw_root, point, raw_options, _, _, fstype, source, raw_super = f
+            else:
+                raw_id, raw_parent, raw_dev, raw_root, point, raw_options = f[:6]
+                if n < k + 4:
+                    fstype = ""  # reported below, after the options (the order of the checks)
+                else:
+                    fstype, source = f[k + 1], f[k + 2]
+                    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put
+                    # unescaped spaces in field 11: all after the source is the super options.
+                    raw_super = f[k + 3] if n == k + 4 else " ".join(f[k + 3 :])
+            options = options_of.get(raw_options)
             if options is None:
-                options = _options(raw)
+                options = _options(raw_options)
                 if len(options_of) < memo_max:
-                    options_of[raw] = options
-            if n < k + 4 or not f[k + 1]:
+                    options_of[raw_options] = options
+            if not fstype:
                 raise _Bad("fields missing after the separator")
-            fstype = f[k + 1]
-            source = f[k + 2]
             if esc:
                 if "\\" in fstype:
                     fstype = unesc(fstype)
                 if "\\" in source:
+                    raw_source = source
                     source = source.replace("\\040", " ")  # the usual escape, without a call
                     if "\\" in source:
-                        source = unesc(f[k + 2])
-            # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped
-            # spaces in field 11: everything after the source is the super options.
-            raw = f[k + 3] if n == k + 4 else " ".join(f[k + 3 :])
-            sup = supers.get(raw) if len(raw) < super_max else None
+                        source = unesc(raw_source)
+            sup = supers.get(raw_super) if len(raw_super) < super_max else None
             if sup is None:
-                if '"' in raw or (esc and "\\" in raw):
-                    sup = split_super(raw)
+                if '"' in raw_super or (esc and "\\" in raw_super):
+                    sup = split_super(raw_super)
                 else:
-                    items = raw.split(",")
+                    items = raw_super.split(",")
                     sup = tuple(items) if "" not in items else tuple(filter(None, items))
-                if len(raw) < super_max:
+                if len(raw_super) < super_max:
                     if len(supers) < memo_max:
-                        supers[raw] = sup
+                        supers[raw_super] = sup
                     elif index < 2 * memo_max:
                         super_max = 0  # most lines missed: stop hashing them for nothing
-            raw = f[2]
-            d = devnos.get(raw)
+            d = devnos.get(raw_dev)
             if d is None:
-                major, colon, minor = raw.partition(":")
-                if not (colon and major.isdigit() and minor.isdigit() and raw.isascii()):
+                major, colon, minor = raw_dev.partition(":")
+                if not (colon and major.isdigit() and minor.isdigit() and raw_dev.isascii()):
                     raise _Bad("bad MAJ:MIN")
                 d = (int(major), int(minor))
                 if len(devnos) < devno_max:
-                    devnos[raw] = d
+                    devnos[raw_dev] = d
                 elif index < 2 * memo_max:  # most lines missed: look no more
                     devnos, devno_max = {}, 0
-            raw = f[3]
-            r = roots.get(raw)
+            r = roots.get(raw_root)
             if r is None:
-                if not raw:
+                if not raw_root:
                     raise _Bad("empty root")
-                r = raw
+                r = raw_root
                 if esc and "\\" in r:
                     r = r.replace("\\040", " ")
                     if "\\" in r:
-                        r = unesc(raw)
+                        r = unesc(raw_root)
                 if len(roots) < root_max:
-                    roots[raw] = r
+                    roots[raw_root] = r
                 elif index < 2 * memo_max:
                     roots, root_max = {}, 0
-            point = f[4]
-            if not ascii_only and not (f[0] + f[1]).isascii():
+            if not ascii_only and not (raw_id + raw_parent).isascii():
                 raise ValueError("int() takes other digits than ASCII ones")
-            mnt_id, parent = int(f[0]), int(f[1])
+            mnt_id, parent = int(raw_id), int(raw_parent)
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
