@@ -585,16 +585,36 @@ def read_mountinfo(path: Optional[PathArg] = None, *, consistent: bool = False) 
     if path is not None:
         with _open_regular(path) as file:
             return _read(file, os.fsdecode(path), consistent)
+    file, name = open_mountinfo()
+    with file:
+        return _read(file, name, consistent)
+
+
+def open_mountinfo() -> Tuple[FileIO, str]:
+    """The calling thread's mountinfo file, open, and its name (``read_mountinfo``)."""
     errors: List[str] = []
     for candidate in _sources():
         try:
-            file = _open_regular(candidate)
+            return _open_regular(candidate), candidate
         except FileNotFoundError as exc:
             errors.append(f"{candidate}: {exc.strerror}")
-            continue
-        with file:
-            return _read(file, candidate, consistent)
     raise ProcUnavailable("cannot read mountinfo (is /proc mounted?): " + "; ".join(errors))
+
+
+def changed_since_open(file: FileIO) -> Optional[bool]:
+    """Has a mount been attached to or detached from the namespace of the open mountinfo
+    ``file`` since it was opened (or last asked)? The kernel keeps an event count per namespace, raised by
+    every attach, move and umount, and a mountinfo file polls with ``POLLPRI`` once the count
+    differs from the one it saw at open (``mounts_poll()``, fs/proc_namespace.c, 2.6.15; what
+    util-linux's monitor waits on). None where it cannot be asked (and after a chroot
+    without ``mountprobe.preload()``, where ``select`` cannot be imported)."""
+    try:
+        select = load("select")
+        ready = select.poll()
+        ready.register(file.fileno(), select.POLLPRI)
+        return bool(ready.poll(0))
+    except (ImportError, OSError):
+        return None
 
 
 def _read(file: FileIO, name: str, consistent: bool) -> bytes:
