@@ -60,6 +60,11 @@ _ATTR_WORDS = (
 # "mand" has no statmount counterpart.
 _SB_WORDS = ((0x10, "sync"), (0x80, "dirsync"), (0x2000000, "lazytime"))
 
+# Options of every mount seen, decoded once: mounts share a few. Bounded for a long-lived
+# agent on a host whose mounts come and go, each with its own options (a tmpfs size=, an
+# overlay's layers): emptied when full, and long super options (one per mount) never kept.
+_CACHE_MAX = 4096
+_CACHE_KEY_MAX = 256
 _vfs_cache: Dict[int, Tuple[str, ...]] = {}
 _super_cache: Dict[Tuple[int, Optional[bytes]], Tuple[str, ...]] = {}
 _new = tuple.__new__
@@ -68,9 +73,12 @@ _new = tuple.__new__
 def _vfs_options(attr: int) -> Tuple[str, ...]:
     words = _vfs_cache.get(attr)
     if words is None:
-        words = _vfs_cache[attr] = ("ro" if attr & 0x1 else "rw",) + tuple(
+        words = ("ro" if attr & 0x1 else "rw",) + tuple(
             word for mask, value, word in _ATTR_WORDS if attr & mask == value
         )
+        if len(_vfs_cache) >= _CACHE_MAX:
+            _vfs_cache.clear()
+        _vfs_cache[attr] = words
     return words
 
 
@@ -79,7 +87,11 @@ def _super_options(sb_flags: int, opts: Optional[bytes]) -> Tuple[str, ...]:
     words = _super_cache.get(key)
     if words is None:
         head = ("ro" if sb_flags & 0x1 else "rw",) + tuple(w for bit, w in _SB_WORDS if sb_flags & bit)
-        words = _super_cache[key] = head + (split_options(opts) if opts else ())
+        words = head + (split_options(opts) if opts else ())
+        if opts is None or len(opts) <= _CACHE_KEY_MAX:
+            if len(_super_cache) >= _CACHE_MAX:
+                _super_cache.clear()
+            _super_cache[key] = words
     return words
 
 
