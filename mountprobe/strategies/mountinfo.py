@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from operator import itemgetter
 
 from .. import mountinfo as mi
 from ..errors import MountprobeError, Unsupported
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ..namespaces import Target, Where
 
 _new = tuple.__new__
+_ID, _PARENT_UNIQUE_ID = itemgetter(0), itemgetter(3)  # Mount fields, read for a whole table
 
 
 def _plain(m: Mount, with_propagate_from: bool) -> Mount:
@@ -102,7 +104,7 @@ def _unsound(table: List[Mount], root: Optional[int], also: Optional[bytes] = No
     mountinfo file, the one holding "/" (``root``) and, if given, the one holding the path
     ``also``. In a chroot to a plain directory mountinfo omits the mount holding "/"
     (its mount point lies outside the root), but the mounts inside name it as their parent."""
-    ids = {m.id for m in table}
+    ids = set(map(_ID, table))  # a pass in C: this runs on every table read whole
     source, file_mount = _source_mount()
     if file_mount is not None and file_mount not in ids:
         return _broken(source, f"mount {file_mount}, which holds that file")
@@ -276,7 +278,7 @@ def _order_holds(table: List[Mount], ids: List[int]) -> bool:
 def _fill_parents(table: List[Mount]) -> List[Mount]:
     """Ask statmount for the parents the parse could not link: one listed after its child
     (a moved mount) or outside the table (the hidden rootfs above "/", or outside a chroot)."""
-    for i in [i for i, m in enumerate(table) if m.parent_unique_id is None and m.unique_id is not None]:
+    for i in [i for i, above in enumerate(map(_PARENT_UNIQUE_ID, table)) if above is None and table[i][2] is not None]:
         try:
             r = km.statmount(table[i].unique_id or 0, km.STATMOUNT_MNT_BASIC)
         except OSError:
