@@ -24,7 +24,7 @@ from .strategies.statmount import RECORD, record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, Iterator, List, Optional, Tuple
+    from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
     from ._paths import PathArg
 
@@ -192,12 +192,16 @@ def _matcher(
     return matches
 
 
-def _holding(target: Target, sb: Optional[Tuple[int, int]], device: Optional[Tuple[int, int]]) -> List[Mount]:
-    """The mounts of ``target`` whose superblock is ``sb``, or that ``device`` holds."""
+def _holding(
+    target: Target, sb: Optional[Tuple[int, int]], device: Optional[Tuple[int, int]], live: Set[int]
+) -> List[Mount]:
+    """The mounts of ``target`` whose superblock is ``sb``, or that ``device`` holds; the
+    unique ids it lists are added to ``live``."""
     if target.access == MOUNTINFO:
         matches = _matcher(sb, device)
         return [m for m in target.table() if matches(m.major, m.minor, os.fsencode(m.source or ""))]
     ids = target.ids()
+    live.update(ids)
     cache = _sb_cache
     unknown = [i for i in ids if i not in cache]
     if unknown:
@@ -244,15 +248,23 @@ def holders(path_or_device: PathArg) -> List[Holder]:
     every namespace whose process the caller may look at, with the processes in it."""
     sb, device = _what(path_or_device)
     found: List[Holder] = []
+    live: Set[int] = set()
     for target, pids in _targets(_by_namespace(), "holders()"):
         try:
-            mounts = _holding(target, sb, device)
+            mounts = _holding(target, sb, device, live)
         except (ProcessLookupError, PermissionError):
             continue
         if mounts:
             namespace = _namespace(target, pids)
             found += [Holder(namespace, m) for m in mounts]
-    if len(_sb_cache) > 1_000_000:  # ids of mounts long gone: start again
-        _sb_cache.clear()
-        _source_cache.clear()
+    _forget_gone(live)
     return found
+
+
+def _forget_gone(live: Set[int]) -> None:
+    """Drop what the caches know of mounts no namespace listed in this pass (gone, or in a
+    namespace no longer looked at): a long-lived agent on a host whose mounts come and go
+    keeps at most one entry per mount that exists."""
+    for cache in (_sb_cache, _source_cache):
+        for mnt_id in [mnt_id for mnt_id in cache if mnt_id not in live]:
+            del cache[mnt_id]

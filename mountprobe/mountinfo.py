@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
     LineFilter = Callable[[List[str]], bool]
     _Tags = Tuple[Optional[int], Optional[int], Optional[int], bool]
-    _Tail = Tuple[str, Optional[str], Tuple[str, ...]]
 
 _new = tuple.__new__
 _OCTAL: List[Pattern[bytes]] = []  # compiled on first need: re stays off a command's start-up
@@ -184,6 +183,17 @@ def _tags(tags: List[str]) -> _Tags:
 _NO_TAGS: _Tags = (None, None, None, False)
 
 
+def _separator(f: List[str]) -> int:
+    """The index of the field "-" that ends the optional fields of the line split into ``f``
+    (the first after the options with a field after it)."""
+    if len(f) < 6:
+        raise IndexError("fewer than 10 fields")
+    for k in range(6, len(f) - 1):
+        if f[k] == "-":
+            return k
+    raise _Bad("no ' - ' separator")
+
+
 def _options(raw: str) -> Tuple[str, ...]:
     if not raw:
         raise _Bad("no mount options")
@@ -285,10 +295,10 @@ def _parse(
     full, and a call per field would cost more than the work it does."""
     out: List[Mount] = []
     append = out.append
-    # Memos: thousands of binds of one filesystem share everything after the mount point,
-    # and devices, roots and options repeat too. Each distinct one is parsed once, up to a
-    # bound; a tail too long to be shared (an overlay's layers) is not hashed at all.
-    tails: Dict[str, _Tail] = {}
+    # Memos: thousands of binds of one filesystem share their super options, and devices,
+    # roots, options and optional fields repeat too. Each distinct one is parsed once, up to a
+    # bound; super options too long to be shared (an overlay's layers) are not hashed at all.
+    supers: Dict[str, Tuple[str, ...]] = {}
     options_of: Dict[str, Tuple[str, ...]] = {}
     tags_of: Dict[str, _Tags] = {}
     devnos: Dict[str, Tuple[int, int]] = {}
@@ -297,7 +307,7 @@ def _parse(
     u = pu = None
     new, unesc, split_super, key_max, memo_max, u32 = _new, _unescape_text, _split_super, _MEMO_KEY_MAX, _MEMO_MAX, _U32
     no_tags = _NO_TAGS
-    tail_max = key_max
+    super_max = key_max
     devno_max = root_max = memo_max
     esc = False  # no backslash in the line: no field needs unescaping
     # With ids, the n-th id belongs to the n-th line: the caller discards them unless every
@@ -305,88 +315,97 @@ def _parse(
     n_ids = -1 if ids is None else len(ids)
     for index, line in enumerate(lines):
         try:
-            # Spaces inside names are always escaped: five fields, then the rest, in which
-            # neither the options nor an optional field hold a space: the first " - " ends them.
-            f = line.split(" ", 5)
-            if keep is not None and not keep(f):
+            if keep is not None and not keep(line.split(" ", 5)):
                 continue
+            # Spaces inside names are always escaped, and neither the options nor an optional
+            # field holds one: one split on single spaces gives every field, and the first
+            # "-" after the options, with fields after it, is the separator (" - ").
+            f = line.split(" ")
+            n = len(f)
             if escaped:
                 esc = "\\" in line
-            head, sep, tail = f[5].partition(" - ")
-            if not sep:
-                raise _Bad("no ' - ' separator")
-            raw_options, _, raw_tags = head.partition(" ")
-            if not raw_tags:
+            if n > 7 and f[6] == "-":
+                k = 6
                 tags = no_tags
-            elif raw_tags[:7] == "shared:" and (peer := raw_tags[7:]).isdigit() and peer.isascii():  # the usual tag
-                tags = (int(peer), None, None, False)
-                if tags[0] > u32:
-                    raise _Bad(f"bad optional field {_raw(raw_tags)!r}")
             else:
-                tags = tags_of.get(raw_tags)  # type: ignore[assignment]
-                if tags is None:
-                    tags = _tags(raw_tags.split(" "))
-                    if len(tags_of) < memo_max:
-                        tags_of[raw_tags] = tags
+                k = 7 if n > 8 and f[7] == "-" else _separator(f)
+                if k == 7 and (tag := f[6])[:7] == "shared:" and (peer := tag[7:]).isdigit() and peer.isascii():
+                    tags = (int(peer), None, None, False)  # the usual tag
+                    if tags[0] > u32:
+                        raise _Bad(f"bad optional field {_raw(tag)!r}")
+                else:
+                    raw_tags = " ".join(f[6:k])
+                    tags = tags_of.get(raw_tags)  # type: ignore[assignment]
+                    if tags is None:
+                        tags = _tags(f[6:k])
+                        if len(tags_of) < memo_max:
+                            tags_of[raw_tags] = tags
+            if n == 10 and k == 6:  # the usual lines, unpacked at once
+                raw_id, raw_parent, raw_dev, raw_root, point, raw_options, _, fstype, source, raw_super = f
+            elif n == 11 and k == 7:
+                raw_id, raw_parent, raw_dev, raw_root, point, raw_options, _, _, fstype, source, raw_super = f
+            else:
+                raw_id, raw_parent, raw_dev, raw_root, point, raw_options = f[:6]
+                if n < k + 4:
+                    fstype = ""  # reported below, after the options (the order of the checks)
+                else:
+                    fstype, source = f[k + 1], f[k + 2]
+                    # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put
+                    # unescaped spaces in field 11: all after the source is the super options.
+                    raw_super = f[k + 3] if n == k + 4 else " ".join(f[k + 3 :])
             options = options_of.get(raw_options)
             if options is None:
                 options = _options(raw_options)
                 if len(options_of) < memo_max:
                     options_of[raw_options] = options
-            shareable = len(tail) < tail_max
-            t = tails.get(tail) if shareable else None
-            if t is None:
-                # Old cifs (unc=\\\\server\\share with raw spaces) and WSL 9p put unescaped
-                # spaces in field 11: everything after the source is the super options.
-                parts = tail.split(" ", 2)
-                if len(parts) < 3 or not parts[0]:
-                    raise _Bad("fields missing after the separator")
-                fstype, source, raw_super = parts
-                if esc and "\\" in fstype:
+            if not fstype:
+                raise _Bad("fields missing after the separator")
+            if esc:
+                if "\\" in fstype:
                     fstype = unesc(fstype)
-                if esc and "\\" in source:
+                if "\\" in source:
+                    raw_source = source
                     source = source.replace("\\040", " ")  # the usual escape, without a call
                     if "\\" in source:
-                        source = unesc(parts[1])
+                        source = unesc(raw_source)
+            sup = supers.get(raw_super) if len(raw_super) < super_max else None
+            if sup is None:
                 if '"' in raw_super or (esc and "\\" in raw_super):
-                    t = (fstype, source or None, split_super(raw_super))
+                    sup = split_super(raw_super)
                 else:
                     items = raw_super.split(",")
-                    t = (fstype, source or None, tuple(items) if "" not in items else tuple(filter(None, items)))
-                if shareable:
-                    if len(tails) < memo_max:
-                        tails[tail] = t
+                    sup = tuple(items) if "" not in items else tuple(filter(None, items))
+                if len(raw_super) < super_max:
+                    if len(supers) < memo_max:
+                        supers[raw_super] = sup
                     elif index < 2 * memo_max:
-                        tail_max = 0  # most lines missed: stop hashing tails for nothing
-            raw = f[2]
-            d = devnos.get(raw)
+                        super_max = 0  # most lines missed: stop hashing them for nothing
+            d = devnos.get(raw_dev)
             if d is None:
-                major, colon, minor = raw.partition(":")
-                if not (colon and major.isdigit() and minor.isdigit() and raw.isascii()):
+                major, colon, minor = raw_dev.partition(":")
+                if not (colon and major.isdigit() and minor.isdigit() and raw_dev.isascii()):
                     raise _Bad("bad MAJ:MIN")
                 d = (int(major), int(minor))
                 if len(devnos) < devno_max:
-                    devnos[raw] = d
+                    devnos[raw_dev] = d
                 elif index < 2 * memo_max:  # most lines missed: look no more
                     devnos, devno_max = {}, 0
-            raw = f[3]
-            r = roots.get(raw)
+            r = roots.get(raw_root)
             if r is None:
-                if not raw:
+                if not raw_root:
                     raise _Bad("empty root")
-                r = raw
+                r = raw_root
                 if esc and "\\" in r:
                     r = r.replace("\\040", " ")
                     if "\\" in r:
-                        r = unesc(raw)
+                        r = unesc(raw_root)
                 if len(roots) < root_max:
-                    roots[raw] = r
+                    roots[raw_root] = r
                 elif index < 2 * memo_max:
                     roots, root_max = {}, 0
-            point = f[4]
-            if not ascii_only and not (f[0] + f[1]).isascii():
+            if not ascii_only and not (raw_id + raw_parent).isascii():
                 raise ValueError("int() takes other digits than ASCII ones")
-            mnt_id, parent = int(f[0]), int(f[1])
+            mnt_id, parent = int(raw_id), int(raw_parent)
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path
@@ -415,9 +434,11 @@ def _parse(
         else:
             pt = point
         # Unpacked into one literal: two tuple concatenations cost more.
-        kind, src, sup = t
         shared, master, pfrom, unbindable = tags
-        record = (mnt_id, parent, u, pu, d[0], d[1], r, pt, options, kind, src, sup, shared, master, pfrom, unbindable)
+        record = (
+            mnt_id, parent, u, pu, d[0], d[1], r, pt, options, fstype, source or None, sup,
+            shared, master, pfrom, unbindable,
+        )  # fmt: skip
         append(new(Mount, record))
         if first:
             break
@@ -475,6 +496,31 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     return _entries(data, False, keep, False, b" " + want)
 
 
+def lines_below(data: bytes, top: bytes, include_self: bool) -> List[Tuple[int, int]]:
+    """(line index from 0, legacy id) of each line whose mount point is below canonical
+    ``top`` component-wise (or is ``top``, if asked), found on the raw, escaped bytes: no
+    line is decoded and no record built. A line whose id is no number gets id -1."""
+    want = escape(top)
+    prefix = want if want.endswith(b"/") else want + b"/"
+    needle = b" " + want
+    out: List[Tuple[int, int]] = []
+    find, rfind, lines_before = data.find, data.rfind, data.count
+    number = done = 0
+    at = find(needle)
+    while at >= 0:
+        start = rfind(b"\n", 0, at) + 1
+        end = find(b"\n", at)
+        if end < 0:
+            end = len(data)
+        f = data[start:end].split(b" ", 5)
+        if len(f) == 6 and (f[4].startswith(prefix) or (include_self and f[4] == want)):
+            number += lines_before(b"\n", done, start)
+            done = start
+            out.append((number, int(f[0]) if f[0].isdigit() else -1))
+        at = find(needle, end)
+    return out
+
+
 def find_by_fstype(data: bytes, fstypes: Tuple[str, ...]) -> List[Mount]:
     """Entries whose fstype (``type`` or ``type.subtype``) is one of ``fstypes``."""
     wanted = {_as_text(escape(os.fsencode(t)).replace(b"#", b"\\043")) for t in fstypes}
@@ -524,16 +570,36 @@ def read_mountinfo(path: Optional[PathArg] = None, *, consistent: bool = False) 
     if path is not None:
         with _open_regular(path) as file:
             return _read(file, os.fsdecode(path), consistent)
+    file, name = open_mountinfo()
+    with file:
+        return _read(file, name, consistent)
+
+
+def open_mountinfo() -> Tuple[FileIO, str]:
+    """The calling thread's mountinfo file, open, and its name (``read_mountinfo``)."""
     errors: List[str] = []
     for candidate in mountinfo_paths():
         try:
-            file = _open_regular(candidate)
+            return _open_regular(candidate), candidate
         except FileNotFoundError as exc:
             errors.append(f"{candidate}: {exc.strerror}")
-            continue
-        with file:
-            return _read(file, candidate, consistent)
     raise ProcUnavailable("cannot read mountinfo (is /proc mounted?): " + "; ".join(errors))
+
+
+def changed_since_open(file: FileIO) -> Optional[bool]:
+    """Has a mount been attached to or detached from the namespace of the open mountinfo
+    ``file`` since it was opened (or last asked)? The kernel keeps an event count per namespace, raised by
+    every attach, move and umount, and a mountinfo file polls with ``POLLPRI`` once the count
+    differs from the one it saw at open (``mounts_poll()``, fs/proc_namespace.c, 2.6.15; what
+    util-linux's monitor waits on). None where it cannot be asked (and after a chroot
+    without ``mountprobe.preload()``, where ``select`` cannot be imported)."""
+    try:
+        select = load("select")
+        ready = select.poll()
+        ready.register(file.fileno(), select.POLLPRI)
+        return bool(ready.poll(0))
+    except (ImportError, OSError):
+        return None
 
 
 def _read(file: FileIO, name: str, consistent: bool) -> bytes:

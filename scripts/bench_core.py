@@ -6,15 +6,21 @@ mount table), then times mountprobe against the raw kernel call it must stay clo
 
   is_mountpoint   <= 2.5x one raw ctypes statx, and flat: cost at 10,000 mounts <= 1.3x at 20
   mount_of        <= 10x one raw ctypes statx
-  mounts_under    (10 of 10,000 mounts) <= 2% of one read of /proc/self/mountinfo
-  list_mounts     <= 2.5x one mountinfo read (normal namespace, 10,000 mounts), and
-                  <= 0.3x of it in a slave namespace holding 5,000 binds of one peer group
+  mounts_under    (10 of 10,000 mounts) <= 2% of one read of /proc/self/mountinfo, and
+                  <= 1.3x one read for a plain directory (not a mount point) holding 10 of
+                  the 10,000 mounts of the mount it is in (kubelet's /var/lib/kubelet/pods)
+  list_mounts     <= 2.5x one mountinfo read (normal namespace, 10,000 mounts, each with its
+                  own source), and <= 0.3x of it in a slave namespace holding 5,000 binds
+                  of one peer group; beside psutil.disk_partitions(all=True) and cloud-init's
+                  own text parse of /proc/mounts (for information)
+  parse_mountinfo <= 6x a bare bytes.split into lines and fields, on the nasty and the
+                  distinct-tail tables of scripts/bench_parse.py; malformed lines linear
   list_mounts(source=DEVICE)   "where is /dev/X mounted" at 10,000 mounts: faster than a bare
                   text split of /proc/self/mountinfo (read, lines, fields), and beside
                   cloud-init's own parse (util.mounts(): split /proc/mounts, unescape \\040)
 
-Each pair is timed in alternating rounds and compared by medians, because these machines are
-noisy. Run as root, or as a user allowed to create user namespaces:
+Each pair is timed in alternating rounds and compared by each side's best round (medians
+printed beside), because these machines are noisy. Run as root, or as a user allowed to create user namespaces:
     python scripts/bench_core.py [--quick]
 """
 
@@ -115,15 +121,36 @@ def in_child(fn: Callable[[], Dict[str, float]]) -> Dict[str, float]:
     return result
 
 
-def populate(base: str, count: int) -> None:
-    """``count`` bind mounts of one directory, spread over base/m/<n>."""
+def populate(base: str, count: int, own_sources: bool = False) -> None:
+    """``count`` bind mounts of one directory, spread over base/m/<n>; or, with
+    ``own_sources``, as many tmpfs mounts, each with its own source (a real host's loop
+    devices and NFS exports: no two lines share their tails)."""
     src = os.path.join(base, "src")
     os.makedirs(src, exist_ok=True)
     os.makedirs(os.path.join(base, "m"), exist_ok=True)
     for i in range(count):
         target = os.path.join(base, "m", str(i))
         os.mkdir(target)
-        bind(src, target)
+        if own_sources:
+            tmpfs(target, f"src-{i}")
+        else:
+            bind(src, target)
+
+
+def cloud_init_mounts() -> Dict[str, Dict[str, str]]:
+    """cloud-init's ``util.mounts()`` on /proc/mounts: split each line on whitespace, undo
+    the ``\\040`` of the mount point, keep the last mount of each device."""
+    mounted: Dict[str, Dict[str, str]] = {}
+    with open("/proc/mounts") as f:
+        mount_locs = f.read().splitlines()
+    for mpline in mount_locs:
+        try:
+            (dev, mp, fstype, opts, _freq, _passno) = mpline.split()
+        except ValueError:
+            continue
+        mp = mp.replace("\\040", " ")
+        mounted[dev] = {"fstype": fstype, "mountpoint": mp, "opts": opts}
+    return mounted
 
 
 def point_queries(args: argparse.Namespace, extra: int) -> Dict[str, float]:
@@ -132,7 +159,7 @@ def point_queries(args: argparse.Namespace, extra: int) -> Dict[str, float]:
     os.mkdir(os.path.join(base, "mp"))
     tmpfs(os.path.join(base, "mp"), "target")
     os.mkdir(os.path.join(base, "plain"))
-    populate(base, extra)
+    populate(base, extra, own_sources=True)
     # A mount point holding 10 mounts (the kernel answers for its subtree), and a plain
     # directory holding 10 inside a mount that holds all the others (it must sift them).
     sub = os.path.join(base, "sub")
@@ -171,23 +198,24 @@ def point_queries(args: argparse.Namespace, extra: int) -> Dict[str, float]:
         out, ("read3", "mounts_under_plain"), raw_mountinfo, lambda: mountprobe.mounts_under(plain_sub), rounds, slow
     )
     side_by_side(out, ("read2", "list_mounts"), raw_mountinfo, mountprobe.list_mounts, rounds, slow)
+    if extra:
+        import psutil  # type: ignore[import-untyped, unused-ignore]  # the [bench] extra
+
+        side_by_side(
+            out,
+            ("psutil", "list_mounts2"),
+            lambda: psutil.disk_partitions(all=True),
+            mountprobe.list_mounts,
+            rounds,
+            slow,
+        )
+        side_by_side(out, ("cloud_init", "list_mounts3"), cloud_init_mounts, mountprobe.list_mounts, rounds, slow)
     return out
 
 
 def text_split() -> List[List[bytes]]:
     """The bare text split of mountinfo: its lines and their fields, nothing decoded."""
     return [line.split(b" ") for line in raw_mountinfo().split(b"\n")]
-
-
-def cloud_init_mounts() -> Dict[str, Dict[str, str]]:
-    """cloud-init's ``util.mounts()`` (cloudinit/util.py) as it parses /proc/mounts."""
-    mounted = {}
-    with open("/proc/mounts") as f:
-        for line in f.read().splitlines():
-            dev, mp, fstype, opts, _freq, _passno = line.split()
-            mp = mp.replace("\\040", " ")
-            mounted[dev] = {"fstype": fstype, "mountpoint": mp, "opts": opts}
-    return mounted
 
 
 def root_device() -> str:
@@ -266,13 +294,51 @@ CHECKS = [
     ("is_mountpoint at large / at small (flatness)", ("flat", "large"), ("flat", "small"), 1.3),
     ("mount_of / raw statx (large)", ("large", "mount_of"), ("large", "statx2"), 10),
     ("mounts_under (mount point holding 10) / read", ("large", "mounts_under"), ("large", "read"), 0.02),
-    ("mounts_under (plain dir holding 10) / read", ("large", "mounts_under_plain"), ("large", "read3"), None),
+    ("mounts_under (plain dir holding 10) / read", ("large", "mounts_under_plain"), ("large", "read3"), 1.3),
     ("list_mounts / mountinfo read (normal, large)", ("large", "list_mounts"), ("large", "read2"), 2.5),
+    ("list_mounts / psutil.disk_partitions(all=True)", ("large", "list_mounts2"), ("large", "psutil"), None),
+    ("list_mounts / cloud-init's mounts() text parse", ("large", "list_mounts3"), ("large", "cloud_init"), None),
     ("list_mounts / mountinfo read (normal, small)", ("small", "list_mounts"), ("small", "read2"), None),
     ("list_mounts / mountinfo read (slave namespace)", ("slave", "list_mounts"), ("slave", "read"), 0.3),
     ("list_mounts(source=/dev/X) / bare text split", ("device", "lookup"), ("device", "split"), 1.0),
     ("list_mounts(source=/dev/X) / cloud-init's parse", ("device", "lookup2"), ("device", "cloud-init"), None),
+    ("parse_mountinfo / bytes.split (nasty, 20,000 lines)", ("parse", "nasty"), ("parse", "split_nasty"), 6),
+    ("parse_mountinfo / bytes.split (distinct tails)", ("parse", "distinct"), ("parse", "split_distinct"), 6),
+    ("parse_mountinfo malformed: 20,000 lines / 5,000", ("parse", "bad_4n"), ("parse", "bad_n"), None),
 ]
+
+
+def parsing(args: argparse.Namespace) -> Dict[str, float]:
+    """parse_mountinfo beside a bare split of the same table into lines and fields, on the
+    tables of scripts/bench_parse.py that the parser's memos cannot serve; and malformed
+    lines at n and 4 n (about 4 when linear)."""
+    import warnings
+
+    from bench_parse import distinct_tails, nasty
+
+    out: Dict[str, float] = {}
+    for name, data in (("nasty", nasty()), ("distinct", distinct_tails())):
+
+        def split(data: bytes = data) -> object:
+            return [line.split(b" ") for line in data.split(b"\n")]
+
+        def parse(data: bytes = data) -> object:
+            return mountprobe.parse_mountinfo(data)
+
+        side_by_side(out, ("split_" + name, name), split, parse, args.rounds, 0.2)
+    bad = [b"%d 1 0:%d / /m%d rw - tmpfs" % (i + 2, i, i) for i in range(20_000)]  # fields missing
+    small, large = b"\n".join(bad[:5_000]), b"\n".join(bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        side_by_side(
+            out,
+            ("bad_n", "bad_4n"),
+            lambda: mountprobe.parse_mountinfo(small),
+            lambda: mountprobe.parse_mountinfo(large),
+            args.rounds,
+            0.2,
+        )
+    return out
 
 
 def flatness(args: argparse.Namespace, extra: int) -> Dict[str, float]:
@@ -336,6 +402,7 @@ def main() -> int:
     slave = in_child(lambda: slave_namespace(args, slave_binds))
     flat = in_child(lambda: flatness(args, big))
     device = in_child(lambda: device_lookup(args, big - 30))
+    parse = parsing(args)
     us = 1e6
     print(f"mounts: small {small['mounts']:.0f}, large {large['mounts']:.0f}, slave {slave['mounts']:.0f}")
     print("best rounds, microseconds per call:")
@@ -356,8 +423,19 @@ def main() -> int:
         f"  device lookup ({device['mounts']:.0f} mounts): list_mounts(source=) {device['lookup'] * us:.0f}, "
         f"bare text split {device['split'] * us:.0f}, cloud-init's parse {device['cloud-init'] * us:.0f}"
     )
+    print(
+        f"  parse: nasty {parse['nasty'] * 1e3:.1f} ms (split {parse['split_nasty'] * 1e3:.1f}), distinct tails "
+        f"{parse['distinct'] * 1e3:.1f} ms (split {parse['split_distinct'] * 1e3:.1f}); 5,000 malformed lines "
+        f"{parse['bad_n'] * 1e3:.1f} ms, 20,000 {parse['bad_4n'] * 1e3:.1f} ms"
+    )
+    if "psutil" in large:
+        print(
+            f"  large: psutil.disk_partitions(all=True) {large['psutil'] * us:.0f}, "
+            f"cloud-init's mounts() {large['cloud_init'] * us:.0f}"
+        )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("ratios (one run, side by side; judged on each side's best round):")
-    results = {"small": small, "large": large, "slave": slave, "flat": flat, "device": device}
+    results = {"small": small, "large": large, "slave": slave, "flat": flat, "device": device, "parse": parse}
     return 0 if report(results) else 1
 
 

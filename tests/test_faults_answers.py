@@ -76,9 +76,15 @@ def _needs_listing() -> None:
 # -- 1: unique ids proved per record ----------------------------------------------------
 
 
+@pytest.mark.parametrize("when", ["before the open", "after the listing", "after the listing, no poll"])
 @isolated
-def test_a_tree_attached_mid_order_during_the_read_gives_no_record_another_mounts_unique_id(tmp_path: Path) -> None:
+def test_a_tree_attached_mid_order_during_the_read_gives_no_record_another_mounts_unique_id(
+    when: str, tmp_path: Path
+) -> None:
     _needs_listing()
+    from mountprobe import mountinfo as mi
+    from mountprobe.strategies import mountinfo as strategy
+
     # Pads first, so that the first, middle and last lines lie outside the shifted run.
     for i in range(15):
         (tmp_path / f"pad{i}").mkdir()
@@ -92,24 +98,45 @@ def test_a_tree_attached_mid_order_during_the_read_gives_no_record_another_mount
     (tmp_path / "target").mkdir()
     taken: List[bytes] = []
 
-    def window(path: bytes) -> None:
-        # After listmount, before the read: what mount(8) of util-linux 2.39+ does, and one
-        # umount, so that the count stays the same.
-        if path.endswith(b"/mountinfo") and not taken:
-            taken.append(path)
-            move_mount(clone, tmp_path / "target")
-            umount(tmp_path / "b8")
+    def change() -> None:
+        # What mount(8) of util-linux 2.39+ does, and one umount, so that the count stays.
+        move_mount(clone, tmp_path / "target")
+        umount(tmp_path / "b8")
 
-    before_open(window)
+    if when == "before the open":
+
+        def window(path: bytes) -> None:
+            if path.endswith(b"/mountinfo") and not taken:
+                taken.append(path)
+                change()
+
+        before_open(window)
+    else:
+        listed = strategy._listed_ids
+
+        def listed_then_changed() -> Any:
+            ids = listed()
+            if not taken:
+                taken.append(b"listed")
+                change()
+            return ids
+
+        strategy._listed_ids = listed_then_changed
+        if when.endswith("no poll"):
+            mi.changed_since_open = lambda file: None
     records = mountprobe.list_mounts()
     assert taken and mountprobe.last_answer().strategy == "mountinfo"  # type: ignore[union-attr]
     assert [fields(m) for m in records] == table()
     assert sum(m.unique_id is not None for m in records) >= len(records) - 1
     assert_unique_ids_are_the_kernels(records)
     assert all(mountprobe.still_mounted(m) for m in records)
-    # The moved tree was listed by no listmount before the read: its id is not given.
     moved = mountprobe.mount_at(tmp_path / "target")
-    assert moved is not None and [m for m in records if m.id == moved.id] == [moved._replace(unique_id=None)]
+    assert moved is not None
+    if when == "before the open":  # listed after the change: every id is given
+        assert all(m.unique_id is not None for m in records)
+    else:  # the moved tree was listed by no listmount before the read: its id is not given
+        [listed_moved] = [m for m in records if m.id == moved.id]
+        assert listed_moved.unique_id is None and listed_moved[4:] == moved[4:]
 
 
 @isolated

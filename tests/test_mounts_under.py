@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Callable
 
+import pytest
 from _ns import MS_MOVE, bind, isolated, mount, tmpfs
 from _oracle import fdinfo_mount_id, table
 from _scenes import build
@@ -148,3 +150,86 @@ def test_a_mount_covered_by_the_mount_holding_the_path_is_not_reachable_from_any
         ).stdout
         assert {int(n) for n in out.split()} == kernel_under(path, True)
     assert [m.source for m in mountprobe.mounts_under(tmp_path)] == ["usb", "cover", "visible"]
+
+
+# -- a plain directory: the statmount sweep or one mountinfo read sifted by mount point -------
+
+
+def _statmount_listing() -> None:
+    caps = mountprobe.capabilities()
+    if not (caps.statx_unique_id and caps.statmount_records and caps.listmount.usable):
+        pytest.skip("the two paths are the statmount strategy's: statmount and listmount (6.8; records 6.15)")
+
+
+def _by_path(path: bytes, include_self: bool, table: bool) -> list[mountprobe.Mount]:
+    """The statmount strategy's answer with its choice forced: every subtree swept, or every
+    one sifted from mountinfo (where the read cannot be trusted the test fails, since then
+    the sweep would answer instead)."""
+    from mountprobe.strategies import statmount as sm
+
+    def no_sweep(ids: list[int], at: bytes, include_self: bool, with_propagate_from: bool) -> list[mountprobe.Mount]:
+        raise AssertionError("the mountinfo path gave up")
+
+    saved = sm._SWEEP_ALWAYS, sm._table_is_cheaper, sm._below_by_sweep
+    sm._SWEEP_ALWAYS = -1
+    sm._table_is_cheaper = lambda subtree, listed: table
+    if table:
+        sm._below_by_sweep = no_sweep
+    try:
+        return sm.mounts_under(path, include_self, False)
+    finally:
+        sm._SWEEP_ALWAYS, sm._table_is_cheaper, sm._below_by_sweep = saved
+
+
+def _assert_both_paths_agree(paths: list[bytes], oracle: Callable[[bytes, bool], set[int]] = kernel_under) -> None:
+    for path in paths:
+        for include_self in (False, True):
+            swept = _by_path(path, include_self, table=False)
+            sifted = _by_path(path, include_self, table=True)
+            assert sifted == swept, (path, include_self)
+            assert {m.id for m in swept} == oracle(path, include_self), (path, include_self)
+            assert_parents_first(swept)
+
+
+@isolated
+def test_a_plain_directory_is_answered_alike_by_the_sweep_and_by_the_sifted_mountinfo(tmp_path: Path) -> None:
+    _statmount_listing()
+    tree = build(tmp_path)  # names with \040, \011, \012, \134 and non-UTF-8 bytes; binds; a stack
+    # A covered mount below a plain directory (reachable: on the mount holding the path) and
+    # one a plain directory of the cover shows by name but that is not reachable from it.
+    for d in ("pods/mnt/usb", "pods/c/d/e"):
+        (tmp_path / d).mkdir(parents=True)
+    tmpfs(tmp_path / "pods" / "mnt" / "usb", "usb")
+    tmpfs(tmp_path / "pods" / "mnt", "cover")
+    (tmp_path / "pods" / "mnt" / "usb").mkdir()
+    tmpfs(tmp_path / "pods" / "c" / "d" / "e", "e")
+    # A bind of c over itself: d is a plain directory of it, and e, below d by name, is on
+    # the mount beneath, out of its tree.
+    bind(tmp_path / "pods" / "c", tmp_path / "pods" / "c")
+    (tmp_path / "pods" / "names").mkdir()
+    bind(tree.path("names"), tmp_path / "pods" / "names", recursive=True)
+    os.symlink(tree.path("names"), tmp_path / "namelink")
+    paths = [*tree.plain.values(), *tree.mounts.values(), tree.path("link"), os.fsencode(tmp_path / "namelink")]
+    paths += [os.fsencode(tmp_path / p) for p in ("pods", "pods/mnt/usb", "pods/c/d", "pods/names", "pods/c")]
+    _assert_both_paths_agree(paths)
+    for hidden in ("pods/mnt/usb", "pods/c/d"):  # their lines pass the sift; not in the tree
+        assert _by_path(os.fsencode(tmp_path / hidden), True, table=True) == [], hidden
+    assert {m.source for m in _by_path(os.fsencode(tmp_path / "pods"), False, table=True)} >= {"usb", "cover", "e"}
+
+
+@isolated
+def test_a_plain_directory_in_a_chroot_is_answered_alike_by_both_paths(tmp_path: Path) -> None:
+    _statmount_listing()
+    jail = tmp_path / "jail"  # a plain directory: the mount holding "/" lies outside the root
+    for d in ("proc", "pods/a b", "pods/x", "busy/inner", "plain"):
+        (jail / d).mkdir(parents=True)
+    tmpfs(jail / "pods" / "a b", "spaced")
+    tmpfs(jail / "pods" / "x", "x")
+    tmpfs(jail / "busy" / "inner", "inner")
+    mount("proc", jail / "proc", "proc")
+    mountprobe.mounts_under("/proc")  # loads what the strategies import late
+    os.chroot(jail)
+    os.chdir("/")
+    # Every mount seen here lies on the mount holding "/", which no table here shows.
+    _assert_both_paths_agree([b"/", b"/pods", b"/busy", b"/plain", b"/pods/a b"], prefix_filter)
+    assert {m.source for m in _by_path(b"/pods", False, table=True)} == {"spaced", "x"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Any, List, Tuple, Union
+from typing import Any, Callable, List, Tuple, Union
 
 import pytest
 from _ns import isolated_for, tmpfs
@@ -118,3 +118,26 @@ def test_the_parser_takes_bytes_like_data_only_and_rejects_ints_before_allocatin
             mountprobe.parse_mountinfo(value)
         with pytest.raises(TypeError, match="bytes"):
             mountprobe.parse_mountinfo(value, strict=True)
+
+
+@isolated_for(HANG_GUARD)
+def test_an_open_mountinfo_tells_whether_a_mount_came_or_went_since_it_was_opened(tmp_path: Path) -> None:
+    from _ns import MS_MOVE, mount, umount
+
+    from mountprobe import mountinfo
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+    changes: List[Callable[[], None]] = [
+        lambda: tmpfs(tmp_path / "a", "a"),
+        lambda: mount(tmp_path / "a", tmp_path / "b", None, MS_MOVE),
+        lambda: umount(tmp_path / "b"),
+    ]
+    for change in changes:
+        file, _ = mountinfo.open_mountinfo()
+        with file:
+            file.readall()
+            assert mountinfo.changed_since_open(file) is False
+            change()
+            assert mountinfo.changed_since_open(file) is True
+            assert mountinfo.changed_since_open(file) is False  # asked again: since the last poll

@@ -8,6 +8,7 @@ resolved paths (moby/sys PR #14); the filter runs while the text is parsed.
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 
 from .. import mountinfo as mi
 from .._procfs import mountinfo_paths
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ..namespaces import Target, Where
 
 _new = tuple.__new__
+_ID, _PARENT_UNIQUE_ID = itemgetter(0), itemgetter(3)  # Mount fields, read for a whole table
 
 
 def _plain(m: Mount, with_propagate_from: bool) -> Mount:
@@ -67,7 +69,7 @@ def _unsound(table: List[Mount], root: Optional[int], also: Optional[bytes] = No
     mountinfo file, the one holding "/" (``root``) and, if given, the one holding the path
     ``also``. In a chroot to a plain directory mountinfo omits the mount holding "/"
     (its mount point lies outside the root), but the mounts inside name it as their parent."""
-    ids = {m.id for m in table}
+    ids = set(map(_ID, table))  # a pass in C: this runs on every table read whole
     source, file_mount = _source_mount()
     if file_mount is not None and file_mount not in ids:
         return _broken(source, f"mount {file_mount}, which holds that file")
@@ -278,7 +280,7 @@ def _order_holds(table: List[Mount], ids: List[int]) -> bool:
 def _fill_parents(table: List[Mount]) -> List[Mount]:
     """Ask statmount for the parents the parse could not link: one listed after its child
     (a moved mount) or outside the table (the hidden rootfs above "/", or outside a chroot)."""
-    for i in [i for i, m in enumerate(table) if m.parent_unique_id is None and m.unique_id is not None]:
+    for i in [i for i, above in enumerate(map(_PARENT_UNIQUE_ID, table)) if above is None and table[i][2] is not None]:
         try:
             r = km.statmount(table[i].unique_id or 0, km.STATMOUNT_MNT_BASIC)
         except OSError:
@@ -325,23 +327,29 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     for the file itself, with unique ids proved for each line or not given.
 
     Since Linux 6.8 listmount and mountinfo both walk the namespace in unique-id order
-    (commit 2eea9ce4310d). When listmount gives the same ids before and after the read, no
-    mount came or went meanwhile (ids are never reused, and a mount leaves a namespace only
-    by umount, for good), so every listed mount was shown (stable mounts are never missed)
-    and the n-th line is the n-th id, if the counts agree. Otherwise a tree made earlier
+    (commit 2eea9ce4310d). When no mount came or went between the open and the end of the
+    read (the namespace's event count, polled on the open file; where it cannot be polled,
+    listmount giving the same ids after the read as before: ids are never reused, and a mount
+    leaves a namespace only by umount, for good), every listed mount was shown (stable mounts
+    are never missed) and the n-th line is the n-th id, if the counts agree. Otherwise a tree made earlier
     (``open_tree``, ``fsmount``) may have been attached by ``move_mount`` in the middle of the
     order while another went: each id then comes from statmount, per line (``_proved``), at
     one syscall per mount."""
     if where is not None:
         return _list_mounts_elsewhere(with_propagate_from, where)
-    before = _listed_ids()
     try:
-        data = mi.read_mountinfo()
+        file, name = mi.open_mountinfo()
     except ProcUnavailable as exc:
         # The statmount strategy declined: say why, since that is what a reader can change.
         caps = capabilities()
         why = f"statmount {caps.statmount.status} ({caps.statmount.detail}), listmount {caps.listmount.status}"
         raise ProcUnavailable(f"{exc}; nor can statmount list the mounts here: {why}") from None
+    with file:
+        # Listed after the open: a namespace unchanged since the open (the kernel's event
+        # count, asked after the read) had these mounts all through the read.
+        before = _listed_ids()
+        data = mi._read(file, name, False)
+        changed = mi.changed_since_open(file) if before else None
     table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
     root = _root_id()
     error = _unsound(table, root)
@@ -353,7 +361,8 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
         if error is not None:
             raise error
     if before:
-        if len(table) == len(before) and _listed_ids() == before and _order_holds(table, before):
+        same = not changed if changed is not None else _listed_ids() == before
+        if len(table) == len(before) and same and _order_holds(table, before):
             table = _fill_parents(table)
         else:
             with collector_paused(len(table) > 256):

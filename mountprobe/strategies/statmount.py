@@ -14,13 +14,13 @@ import sys
 
 from .. import _lazy, _paths
 from .._paths import is_below
-from ..errors import OutsideRoot, Unsupported
+from ..errors import MountprobeError, OutsideRoot, Unsupported
 from ..kernel import fhandle
 from ..kernel import mount as k
 from ..kernel import statx as kx
 from ..kernel._syscall import OFF
 from ..model import Mount, collector_paused, parents_first
-from ..mountinfo import split_options
+from ..mountinfo import lines_below, read_mountinfo, split_options
 from ..probe import capabilities, procfs_now
 from . import _calls, _resolve
 
@@ -57,6 +57,11 @@ _ATTR_WORDS = (
 # "mand" has no statmount counterpart.
 _SB_WORDS = ((k.MS_SYNCHRONOUS, "sync"), (k.MS_DIRSYNC, "dirsync"), (k.MS_LAZYTIME, "lazytime"))
 
+# Options of every mount seen, decoded once: mounts share a few. Bounded for a long-lived
+# agent on a host whose mounts come and go, each with its own options (a tmpfs size=, an
+# overlay's layers): emptied when full, and long super options (one per mount) never kept.
+_CACHE_MAX = 4096
+_CACHE_KEY_MAX = 256
 _vfs_cache: Dict[int, Tuple[str, ...]] = {}
 _super_cache: Dict[Tuple[int, Optional[bytes]], Tuple[str, ...]] = {}
 _new = tuple.__new__
@@ -65,9 +70,12 @@ _new = tuple.__new__
 def _vfs_options(attr: int) -> Tuple[str, ...]:
     words = _vfs_cache.get(attr)
     if words is None:
-        words = _vfs_cache[attr] = ("ro" if attr & k.MOUNT_ATTR_RDONLY else "rw",) + tuple(
+        words = ("ro" if attr & k.MOUNT_ATTR_RDONLY else "rw",) + tuple(
             word for mask, value, word in _ATTR_WORDS if attr & mask == value
         )
+        if len(_vfs_cache) >= _CACHE_MAX:
+            _vfs_cache.clear()
+        _vfs_cache[attr] = words
     return words
 
 
@@ -76,7 +84,11 @@ def _super_options(sb_flags: int, opts: Optional[bytes]) -> Tuple[str, ...]:
     words = _super_cache.get(key)
     if words is None:
         head = ("ro" if sb_flags & k.MS_RDONLY else "rw",) + tuple(w for bit, w in _SB_WORDS if sb_flags & bit)
-        words = _super_cache[key] = head + (split_options(opts) if opts else ())
+        words = head + (split_options(opts) if opts else ())
+        if opts is None or len(opts) <= _CACHE_KEY_MAX:
+            if len(_super_cache) >= _CACHE_MAX:
+                _super_cache.clear()
+            _super_cache[key] = words
     return words
 
 
@@ -354,19 +366,20 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, whe
     ids = [i for i in [bottom, *_subtree(bottom)] if i != top.unique_id]
     if at != point:
         # ``path`` is a directory inside its mount, whose subtree may be far larger than the
-        # answer: sift by mount point first, with the smallest statmount there is.
-        ids = [i for i in ids if _point_below(i, at, include_self)]
-    text = os.fsdecode(at)
-    prefix = text if text.endswith("/") else text + "/"
+        # answer (kubelet's /var/lib/kubelet/pods on a mount holding every pod's volumes).
+        found = _below(ids, None, at, include_self, with_propagate_from)
+    else:
+        text = os.fsdecode(at)
+        prefix = text if text.endswith("/") else text + "/"
 
-    def keep(m: Mount) -> bool:
-        return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
+        def keep(m: Mount) -> bool:
+            return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
 
-    found = _records(ids, with_propagate_from, keep)
-    if keep(top):
-        found.append(top)
-        # Siblings in the kernel's (creation) order, as mountinfo lists them.
-        found.sort(key=_creation)
+        found = _records(ids, with_propagate_from, keep)
+        if keep(top):
+            found.append(top)
+            # Siblings in the kernel's (creation) order, as mountinfo lists them.
+            found.sort(key=_creation)
     return parents_first(found)
 
 
@@ -375,14 +388,89 @@ def _below_outside_root(where: bytes, include_self: bool, with_propagate_from: b
     directory (from outside it: statmount gives it no mount point). Every mount this process
     sees lies on that mount, so the answer is every listed mount below ``where``, as the
     prefix filter of mountinfo (which shows them by their paths from the root) gives it."""
-    text = os.fsdecode(where)
+    listed = _subtree(k.LSMT_ROOT)
+    return parents_first(_below(listed, listed, where, include_self, with_propagate_from))
+
+
+# Below this many mounts in the subtree the sweep is cheap whatever the table's size, and the
+# namespace is not even listed to compare.
+_SWEEP_ALWAYS = 256
+# About how many lines of mountinfo the kernel formats in the time of one statmount of a mount
+# point (scripts/bench_core.py, the plain-directory case, times both).
+_LINES_PER_STATMOUNT = 4
+
+
+def _table_is_cheaper(subtree: int, listed: int) -> bool:
+    """Is one mountinfo read of the ``listed`` mounts of the namespace cheaper than one
+    statmount per mount of the ``subtree``? Not where slave mounts are sampled: there each
+    line costs the kernel a walk of its peer group (see ``list_mounts``)."""
+    return subtree * _LINES_PER_STATMOUNT > listed and not _slaves_in_sample()
+
+
+def _below(
+    ids: List[int], listed: Optional[List[int]], at: bytes, include_self: bool, with_propagate_from: bool
+) -> List[Mount]:
+    """Records of the mounts ``ids`` whose mount point is below ``at`` (at it, with
+    ``include_self``), by the cheaper of one statmount per id and one mountinfo read sifted
+    by mount point, as the sizes the kernel gives tell: the same answer either way.
+    ``listed``: every mount of the namespace, where the caller has listed it."""
+    if len(ids) > _SWEEP_ALWAYS:
+        if listed is None:
+            listed = _subtree(k.LSMT_ROOT)
+        if _table_is_cheaper(len(ids), len(listed)):
+            found = _below_by_table(ids, listed, at, include_self, with_propagate_from)
+            if found is not None:
+                return found
+    return _below_by_sweep(ids, at, include_self, with_propagate_from)
+
+
+def _keep_below(at: bytes, include_self: bool) -> Callable[[Mount], bool]:
+    text = os.fsdecode(at)
     prefix = text if text.endswith("/") else text + "/"
-    ids = [i for i in _subtree(k.LSMT_ROOT) if _point_below(i, where, include_self)]
 
     def keep(m: Mount) -> bool:
         return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
 
-    return parents_first(_records(ids, with_propagate_from, keep))
+    return keep
+
+
+def _below_by_sweep(ids: List[int], at: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
+    """Sift ``ids`` by mount point with the smallest statmount there is, then build records."""
+    ids = [i for i in ids if _point_below(i, at, include_self)]
+    return _records(ids, with_propagate_from, _keep_below(at, include_self))
+
+
+def _below_by_table(
+    ids: List[int], listed: List[int], at: bytes, include_self: bool, with_propagate_from: bool
+) -> Optional[List[Mount]]:
+    """The answer of ``_below_by_sweep`` from one mountinfo read: its lines are sifted by
+    mount point on their raw bytes, and only the few that pass get a statmount, which builds
+    the same record the sweep would. Since 6.8 mountinfo lists the namespace in unique-id
+    order, as listmount does (commit 2eea9ce4310d): the n-th line shows the n-th ``listed``
+    mount when the counts agree, which each statmount confirms (the line's legacy id: a mount
+    listed before the read and attached after it was attached all along, and kept its id).
+    None where the read cannot be trusted so (a mount came or went, no /proc): then sweep."""
+    try:
+        data = read_mountinfo()
+    except (OSError, MountprobeError):
+        return None
+    if data.count(b"\n") != len(listed) or (data and data[-1:] != b"\n"):
+        return None
+    members = set(ids)
+    keep = _keep_below(at, include_self)
+    param = _param(with_propagate_from)
+    found: List[Mount] = []
+    for index, legacy in lines_below(data, at, include_self):
+        mnt_id = listed[index]
+        try:
+            m = record(_statmount_raw(mnt_id, param), with_propagate_from)
+        except (FileNotFoundError, PermissionError):
+            return None
+        if m is None or m.id != legacy or not keep(m):
+            return None
+        if mnt_id in members:  # else not in the tree below the path (a covered mount's)
+            found.append(m)
+    return found
 
 
 def _creation(m: Mount) -> int:
