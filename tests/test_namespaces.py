@@ -30,10 +30,10 @@ from _ns import (
 )
 from _oracle import without_unique_ids
 from _scenes import loop_ext4
-from _seccomp import fail_syscalls, without_mnt_ns_fd
+from _seccomp import fail_syscalls, statx_without_unique_ids, without_mnt_ns_fd
 
 import mountprobe
-from mountprobe import namespaces
+from mountprobe import namespaces, probe
 
 WAYS = ("ns-fd", "ns-id", "mountinfo")
 
@@ -305,6 +305,25 @@ def test_holders_finds_exactly_the_namespaces_a_filesystem_leaked_into(tmp_path:
         umount(victim, MNT_DETACH)
         leaked = children[0]
         again = mountprobe.holders(f"/proc/{leaked.pid}/root{victim}")
+        assert {(h.namespace.inode, h.mount.mountpoint) for h in again} == {
+            (inode, point) for inode, points in expected.items() for point in points
+        }
+
+
+@isolated
+def test_holders_through_another_namespaces_root_without_statmount_falls_back_to_the_files_device(
+    tmp_path: Path,
+) -> None:
+    """As on Linux 6.1 (no statmount, no listmount, no unique ids from statx): the mount of a
+    path through /proc/<pid>/root is in no table of ours, and holders() asks by the device of
+    the file itself instead of failing on our mountinfo (issue 16, item 1)."""
+    with _leaky_children(tmp_path) as (victim, children, expected):
+        umount(victim, MNT_DETACH)
+        fail_syscalls({"statmount": errno.ENOSYS, "listmount": errno.ENOSYS})
+        statx_without_unique_ids()
+        probe.forget()
+        assert not mountprobe.capabilities().statmount.usable
+        again = mountprobe.holders(f"/proc/{children[0].pid}/root{victim}")
         assert {(h.namespace.inode, h.mount.mountpoint) for h in again} == {
             (inode, point) for inode, points in expected.items() for point in points
         }
