@@ -34,6 +34,8 @@ from _seccomp import fail_syscalls, statx_without_unique_ids, without_mnt_ns_fd
 
 import mountprobe
 from mountprobe import namespaces, probe
+from mountprobe.kernel import mount as kmount
+from mountprobe.kernel import nsfs
 
 WAYS = ("ns-fd", "ns-id", "mountinfo")
 
@@ -128,6 +130,29 @@ def _scene(tmp_path: Path) -> Tuple[Callable[[], None], List[bytes]]:
     return build, paths
 
 
+def _need_way(way: str) -> None:
+    """Skip, with the reason and the Linux version, unless this kernel offers ``way`` into
+    another namespace (``mountinfo`` is offered everywhere); asked of the kernel, on our own
+    namespace's file. ``ns-id`` is then taken with mnt_ns_fd refused, as on 6.11-6.17."""
+    if way == "mountinfo":
+        return
+    caps = mountprobe.capabilities()
+    if not (caps.listmount.usable and caps.statmount_records):
+        pytest.skip(
+            f"the {way} way reads records with statmount, which needs supported_mask (Linux 6.15); "
+            f"this is {os.uname().release}: {caps.statmount.detail}"
+        )
+    with open("/proc/self/ns/mnt", "rb") as own:
+        try:
+            if way == "ns-fd":
+                kmount.listmount(kmount.LSMT_ROOT, count=1, ns_fd=own.fileno())
+            else:
+                kmount.listmount(kmount.LSMT_ROOT, count=1, ns_id=nsfs.mount_namespace_id(own.fileno()))
+        except OSError as exc:
+            needs = "mnt_ns_fd (Linux 6.18, 6.12.107)" if way == "ns-fd" else "mnt_ns_id (Linux 6.11)"
+            pytest.skip(f"the {way} way needs {needs}; this is {os.uname().release}: {exc}")
+
+
 def _enter(way: str) -> None:
     if way == "ns-id":
         without_mnt_ns_fd()
@@ -145,6 +170,7 @@ def _comparable(answers: List[Tuple[str, Any]], way: str) -> List[Tuple[str, Any
 @pytest.mark.parametrize("way", WAYS)
 @isolated
 def test_every_question_with_pid_gives_the_processs_own_answers(way: str, tmp_path: Path) -> None:
+    _need_way(way)
     build, paths = _scene(tmp_path)
     child = Child(build, lambda: _answers(paths, _here))
     try:
@@ -219,13 +245,35 @@ def test_an_exited_pid_raises_process_lookup_error_everywhere(tmp_path: Path) ->
     os.waitpid(zombie, 0)
 
 
+@pytest.mark.parametrize("way", WAYS)
 @isolated
-def test_a_process_exiting_after_the_namespace_was_opened_leaves_it_readable(tmp_path: Path) -> None:
+def test_a_namespace_stays_readable_while_its_file_is_open_by_the_ways_that_read_it_by_file(
+    way: str, tmp_path: Path
+) -> None:
+    """The promise needs a way in by the namespace itself (ns-fd, ns-id: records by statmount,
+    Linux 6.15); through /proc/<pid>/mountinfo (older kernels) it ends with the namespace's
+    last process, and then every question says so instead of answering from elsewhere."""
+    _need_way(way)
     build, _ = _scene(tmp_path)
     child = Child(build, lambda: mountprobe.list_mounts())
+    _enter(way)
     with namespaces.Target(pid=child.pid) as target:
+        assert target.access == way
+        expected = without_unique_ids(child.answers) if way == "mountinfo" else child.answers
+        got = mountprobe.list_mounts(ns=target.fd)
+        assert (without_unique_ids(got) if way == "mountinfo" else got) == expected
         child.release()  # exits; the open namespace file keeps the namespace alive
-        assert mountprobe.list_mounts(ns=target.fd) == child.answers
+        gone = "no process lives in that mount namespace"
+        if way != "mountinfo":
+            table = mountprobe.list_mounts(ns=target.fd)
+            assert table == child.answers
+            assert all(mountprobe.still_mounted(m, ns=target.fd) for m in table)
+        else:
+            with pytest.raises(mountprobe.MountprobeError, match=gone):
+                mountprobe.list_mounts(ns=target.fd)
+        # A path is resolved in a process's root: with none left, a path question says so.
+        with pytest.raises(mountprobe.MountprobeError, match=gone):
+            mountprobe.mount_at(tmp_path / "x", ns=target.fd)
 
 
 @isolated
