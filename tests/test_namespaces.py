@@ -469,6 +469,7 @@ def test_paths_with_dotdot_resolve_while_mounts_change_elsewhere(tmp_path: Path)
 @pytest.mark.parametrize("way", WAYS)
 @isolated
 def test_last_answer_and_the_info_command_name_the_strategy_of_a_pid_or_ns_question(way: str, tmp_path: Path) -> None:
+    _need_way(way)
     build, _ = _scene(tmp_path)
     child = Child(build, lambda: None)
     records = "mountinfo" if way == "mountinfo" else "statmount"
