@@ -17,9 +17,13 @@ def seconds(value: object, where: str, name: str = "timeout") -> float:
     argument ``name``."""
     if value is None:
         return float("inf")
+    wrong = f"{where}: {name} must be a number of seconds or None, not {type(value).__name__} {value!r}"
     if isinstance(value, bool) or not hasattr(type(value), "__float__"):  # str has none
-        raise TypeError(f"{where}: {name} must be a number of seconds or None, not {type(value).__name__} {value!r}")
-    number = float(value)  # type: ignore[arg-type]  # int, float, Fraction, Decimal, numpy
+        raise TypeError(wrong)
+    try:
+        number = float(value)  # type: ignore[arg-type]  # int, float, Fraction, Decimal, numpy
+    except TypeError:  # complex on Python 3.9, whose __float__ only raises (gone in 3.10)
+        raise TypeError(wrong) from None
     if not number >= 0:  # nan as well
         raise ValueError(f"{where}: {name} must be >= 0 seconds (None or inf: no limit), not {value!r}")
     return number

@@ -167,12 +167,23 @@ def check(root: bytes, previous: Sequence[mountprobe.Mount] = (), with_tools: bo
         mnt_id, canonical, error = answers[True]
         if with_tools and error is None:
             wrong += _tools(path, mountprobe.is_mountpoint(path), by_id, mnt_id, canonical)
-    alive = all_unique_ids()
+    alive: Optional[set[int]] = None
     for m in previous:  # a moved mount is the same mount; a new one at the same place is not
-        want_alive = m.unique_id in alive
+        if m.unique_id is not None:  # the kernel's own list of unique ids (listmount, 6.8)
+            alive = all_unique_ids() if alive is None else alive
+            want_alive = m.unique_id in alive
+        else:  # before 6.8 (no unique ids) the legacy id and the mount's identity in the table
+            now = dict(by_id[m.id]) if m.id in by_id else None
+            want_alive = now is not None and all(now[f] == getattr(m, f) for f in _IDENTITY)
         if mountprobe.still_mounted(m) != want_alive:
             wrong.append(f"still_mounted({m.mountpoint!r}, id {m.id}) != {want_alive}")
     return wrong
+
+
+# What a record without unique ids (before 6.8) is recognised by, with its legacy id, as
+# mountprobe.strategies.mountinfo.still_mounted documents: a moved mount is then taken for
+# gone, and an identical re-mount (legacy id and device number reused) for the same one.
+_IDENTITY = ("parent_id", "major", "minor", "root", "mountpoint", "fstype", "source", "super_options")
 
 
 def _expected(

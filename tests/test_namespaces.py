@@ -30,10 +30,12 @@ from _ns import (
 )
 from _oracle import without_unique_ids
 from _scenes import loop_ext4
-from _seccomp import fail_syscalls, without_mnt_ns_fd
+from _seccomp import fail_syscalls, statx_without_unique_ids, without_mnt_ns_fd
 
 import mountprobe
-from mountprobe import namespaces
+from mountprobe import namespaces, probe
+from mountprobe.kernel import mount as kmount
+from mountprobe.kernel import nsfs
 
 WAYS = ("ns-fd", "ns-id", "mountinfo")
 
@@ -128,6 +130,29 @@ def _scene(tmp_path: Path) -> Tuple[Callable[[], None], List[bytes]]:
     return build, paths
 
 
+def _need_way(way: str) -> None:
+    """Skip, with the reason and the Linux version, unless this kernel offers ``way`` into
+    another namespace (``mountinfo`` is offered everywhere); asked of the kernel, on our own
+    namespace's file. ``ns-id`` is then taken with mnt_ns_fd refused, as on 6.11-6.17."""
+    if way == "mountinfo":
+        return
+    caps = mountprobe.capabilities()
+    if not (caps.listmount.usable and caps.statmount_records):
+        pytest.skip(
+            f"the {way} way reads records with statmount, which needs supported_mask (Linux 6.15); "
+            f"this is {os.uname().release}: {caps.statmount.detail}"
+        )
+    with open("/proc/self/ns/mnt", "rb") as own:
+        try:
+            if way == "ns-fd":
+                kmount.listmount(kmount.LSMT_ROOT, count=1, ns_fd=own.fileno())
+            else:
+                kmount.listmount(kmount.LSMT_ROOT, count=1, ns_id=nsfs.mount_namespace_id(own.fileno()))
+        except OSError as exc:
+            needs = "mnt_ns_fd (Linux 6.18, 6.12.107)" if way == "ns-fd" else "mnt_ns_id (Linux 6.11)"
+            pytest.skip(f"the {way} way needs {needs}; this is {os.uname().release}: {exc}")
+
+
 def _enter(way: str) -> None:
     if way == "ns-id":
         without_mnt_ns_fd()
@@ -145,6 +170,7 @@ def _comparable(answers: List[Tuple[str, Any]], way: str) -> List[Tuple[str, Any
 @pytest.mark.parametrize("way", WAYS)
 @isolated
 def test_every_question_with_pid_gives_the_processs_own_answers(way: str, tmp_path: Path) -> None:
+    _need_way(way)
     build, paths = _scene(tmp_path)
     child = Child(build, lambda: _answers(paths, _here))
     try:
@@ -166,10 +192,13 @@ def test_ns_as_a_path_or_an_open_descriptor_gives_the_same_answers(tmp_path: Pat
     child = Child(build, lambda: _answers(paths, _here))
     try:
         ns_path = f"/proc/{child.pid}/ns/mnt"
-        assert _answers(paths, lambda f, *a, **kw: f(*a, ns=ns_path, **kw)) == child.answers
+        with namespaces.Target(ns=ns_path) as target:
+            way = target.access  # mountinfo before 6.15: records without unique ids from outside
+        expected = _comparable(child.answers, way)
+        assert _comparable(_answers(paths, lambda f, *a, **kw: f(*a, ns=ns_path, **kw)), way) == expected
         fd = os.open(ns_path, os.O_RDONLY)
         try:
-            assert _answers(paths, lambda f, *a, **kw: f(*a, ns=fd, **kw)) == child.answers
+            assert _comparable(_answers(paths, lambda f, *a, **kw: f(*a, ns=fd, **kw)), way) == expected
         finally:
             os.close(fd)
     finally:
@@ -219,13 +248,35 @@ def test_an_exited_pid_raises_process_lookup_error_everywhere(tmp_path: Path) ->
     os.waitpid(zombie, 0)
 
 
+@pytest.mark.parametrize("way", WAYS)
 @isolated
-def test_a_process_exiting_after_the_namespace_was_opened_leaves_it_readable(tmp_path: Path) -> None:
+def test_a_namespace_stays_readable_while_its_file_is_open_by_the_ways_that_read_it_by_file(
+    way: str, tmp_path: Path
+) -> None:
+    """The promise needs a way in by the namespace itself (ns-fd, ns-id: records by statmount,
+    Linux 6.15); through /proc/<pid>/mountinfo (older kernels) it ends with the namespace's
+    last process, and then every question says so instead of answering from elsewhere."""
+    _need_way(way)
     build, _ = _scene(tmp_path)
     child = Child(build, lambda: mountprobe.list_mounts())
+    _enter(way)
     with namespaces.Target(pid=child.pid) as target:
+        assert target.access == way
+        expected = without_unique_ids(child.answers) if way == "mountinfo" else child.answers
+        got = mountprobe.list_mounts(ns=target.fd)
+        assert (without_unique_ids(got) if way == "mountinfo" else got) == expected
         child.release()  # exits; the open namespace file keeps the namespace alive
-        assert mountprobe.list_mounts(ns=target.fd) == child.answers
+        gone = "no process lives in that mount namespace"
+        if way != "mountinfo":
+            table = mountprobe.list_mounts(ns=target.fd)
+            assert table == child.answers
+            assert all(mountprobe.still_mounted(m, ns=target.fd) for m in table)
+        else:
+            with pytest.raises(mountprobe.MountprobeError, match=gone):
+                mountprobe.list_mounts(ns=target.fd)
+        # A path is resolved in a process's root: with none left, a path question says so.
+        with pytest.raises(mountprobe.MountprobeError, match=gone):
+            mountprobe.mount_at(tmp_path / "x", ns=target.fd)
 
 
 @isolated
@@ -305,6 +356,25 @@ def test_holders_finds_exactly_the_namespaces_a_filesystem_leaked_into(tmp_path:
         umount(victim, MNT_DETACH)
         leaked = children[0]
         again = mountprobe.holders(f"/proc/{leaked.pid}/root{victim}")
+        assert {(h.namespace.inode, h.mount.mountpoint) for h in again} == {
+            (inode, point) for inode, points in expected.items() for point in points
+        }
+
+
+@isolated
+def test_holders_through_another_namespaces_root_without_statmount_falls_back_to_the_files_device(
+    tmp_path: Path,
+) -> None:
+    """As on Linux 6.1 (no statmount, no listmount, no unique ids from statx): the mount of a
+    path through /proc/<pid>/root is in no table of ours, and holders() asks by the device of
+    the file itself instead of failing on our mountinfo (issue 16, item 1)."""
+    with _leaky_children(tmp_path) as (victim, children, expected):
+        umount(victim, MNT_DETACH)
+        fail_syscalls({"statmount": errno.ENOSYS, "listmount": errno.ENOSYS})
+        statx_without_unique_ids()
+        probe.forget()
+        assert not mountprobe.capabilities().statmount.usable
+        again = mountprobe.holders(f"/proc/{children[0].pid}/root{victim}")
         assert {(h.namespace.inode, h.mount.mountpoint) for h in again} == {
             (inode, point) for inode, points in expected.items() for point in points
         }
@@ -402,6 +472,7 @@ def test_paths_with_dotdot_resolve_while_mounts_change_elsewhere(tmp_path: Path)
 @pytest.mark.parametrize("way", WAYS)
 @isolated
 def test_last_answer_and_the_info_command_name_the_strategy_of_a_pid_or_ns_question(way: str, tmp_path: Path) -> None:
+    _need_way(way)
     build, _ = _scene(tmp_path)
     child = Child(build, lambda: None)
     records = "mountinfo" if way == "mountinfo" else "statmount"

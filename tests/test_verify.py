@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Tuple
 
+import _needs
 import pytest
 from _ns import MNT_DETACH, MS_MOVE, bind, isolated, mount, tmpfs, umount
 from _oracle import fdinfo_mount_id
@@ -109,8 +110,9 @@ def test_is_mounted_with_a_loop_device_and_its_image(tmp_path: Path) -> None:
 
 @isolated
 def test_still_mounted_is_false_after_umount_even_when_the_legacy_id_is_reused(tmp_path: Path) -> None:
-    if not mountprobe.capabilities().statmount.usable:
-        pytest.skip(f"unique mount ids need statmount, Linux 6.8 (this is {os.uname().release})")
+    # Records carry unique ids where statmount builds them (6.15); before, mountinfo builds
+    # them, the legacy id is all they have, and the next test shows what that cannot tell.
+    _needs.statmount_records()
     (tmp_path / "p").mkdir()
     tmpfs(tmp_path / "p", "first")
     first = mountprobe.mount_at(tmp_path / "p")
