@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, Callable, Generic, List, NamedTuple, Optional, Tuple, TypeVar
+from typing import Any, Callable, Generic, List, NamedTuple, Optional, Set, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -67,6 +67,10 @@ def read_until_closed(fd: int, seconds: float, stuck: Optional[Callable[[], bool
         chunks.append(chunk)
 
 
+# The release end (write end of the hold pipe) of every holding child of this process.
+_release_ends: Set[int] = set()
+
+
 class Child(Generic[T]):
     """``work()`` in a forked child, after ``setup()`` there (a namespace to enter, a seccomp
     filter).
@@ -102,7 +106,9 @@ class Child(Generic[T]):
         sys.stderr.flush()
         self.pid = os.fork()
         if self.pid == 0:
-            for fd in (read_end, self._hold):
+            # The release ends of the other holding children: one inherited here would keep
+            # a sibling from seeing its release (the end of its pipe) until this child ends.
+            for fd in (read_end, self._hold, *_release_ends):
                 if fd >= 0:
                     os.close(fd)
             _in_child(work, setup, write_end, hold_end)
@@ -110,6 +116,8 @@ class Child(Generic[T]):
             if fd >= 0:
                 os.close(fd)
         self._read = read_end
+        if self._hold >= 0:
+            _release_ends.add(self._hold)
 
     def report(self, deadline: float, stuck: Optional[Callable[[], bool]] = None) -> Report:
         """The child's report; Hung (the child killed) when none came within ``deadline``,
@@ -139,6 +147,7 @@ class Child(Generic[T]):
     def release(self) -> None:
         """Let a holding child end, and reap it."""
         if self._hold >= 0:
+            _release_ends.discard(self._hold)
             os.close(self._hold)
             self._hold = -1
         self._reap(self.grace)
@@ -152,6 +161,7 @@ class Child(Generic[T]):
             os.kill(self.pid, signal.SIGKILL)
             self._reap(self.grace)
             self.pid = 0 if self.status is None else self.pid  # stuck: left to its namespace
+        _release_ends.discard(self._hold)
         for fd in (self._read, self._hold):
             if fd >= 0:
                 os.close(fd)
