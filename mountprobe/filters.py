@@ -145,17 +145,6 @@ class _TagMatch:
         return self._seen[device]
 
 
-def _in_btrfs(rdev: Tuple[int, int]) -> bool:
-    """Is the block device ``rdev`` a device of a btrfs filesystem this kernel knows (sysfs
-    lists each one's devices under /sys/fs/btrfs/FSID/devices/)?"""
-    try:
-        name = os.path.basename(os.readlink(f"/sys/dev/block/{rdev[0]}:{rdev[1]}"))
-        fsids = os.listdir("/sys/fs/btrfs")
-    except OSError:
-        return False
-    return any(os.path.lexists(f"/sys/fs/btrfs/{fsid}/devices/{name}") for fsid in fsids)
-
-
 def needle(
     source: Optional[PathArg],
     fstype: Optional[FsTypes],
@@ -194,7 +183,7 @@ def needle(
         elif path is None or kind is None:
             text = wanted
         elif stat.S_ISBLK(kind[0]):
-            if _in_btrfs(kind[1]):
+            if sources.in_btrfs(kind[1]):
                 # btrfs gives its mounts an anonymous device (0:N): the device number sifts
                 # nothing, the source the kernel reports decides (sources.matches).
                 exact = _matches(wanted, where, holder, from_root)

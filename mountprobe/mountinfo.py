@@ -251,22 +251,37 @@ def _decoded(data: bytes, codec: _Codec) -> Iterator[List[str]]:
 
 def _holding(data: bytes, needle: bytes, codec: _Codec) -> Tuple[List[str], List[int]]:
     """The lines of ``data`` that hold ``needle``, decoded, and their indices (from 0)."""
-    lines: List[str] = []
-    numbers: List[int] = []
-    find, rfind, lines_before = data.find, data.rfind, data.count
-    number = done = 0
+    spans = _spans(data, needle)
+    lines = [data[start:end].decode(codec.pivot, codec.pivot_errors) for start, end in spans]
+    return lines, _numbers(data, spans)
+
+
+def _spans(data: bytes, needle: bytes) -> List[Tuple[int, int]]:
+    """(start, end) of each line of ``data`` holding ``needle``, once each, in order: found
+    with ``bytes.find``, so that the lines without it cost no Python step."""
+    spans: List[Tuple[int, int]] = []
+    find, rfind = data.find, data.rfind
     at = find(needle)
     while at >= 0:
         start = rfind(b"\n", 0, at) + 1
         end = find(b"\n", at)
         if end < 0:
             end = len(data)
-        number += lines_before(b"\n", done, start)
-        done = start
-        lines.append(data[start:end].decode(codec.pivot, codec.pivot_errors))
-        numbers.append(number)
+        spans.append((start, end))
         at = find(needle, end)
-    return lines, numbers
+    return spans
+
+
+def _numbers(data: bytes, spans: Iterable[Tuple[int, int]]) -> List[int]:
+    """The index (from 0) of the line at each start of ``spans``, in increasing order."""
+    numbers: List[int] = []
+    count = data.count
+    number = done = 0
+    for start, _ in spans:
+        number += count(b"\n", done, start)
+        done = start
+        numbers.append(number)
+    return numbers
 
 
 def _redecoded(m: Mount, redecode: Callable[[str], str]) -> Mount:
@@ -503,22 +518,14 @@ def lines_below(data: bytes, top: bytes, include_self: bool) -> List[Tuple[int, 
     want = escape(top)
     prefix = want if want.endswith(b"/") else want + b"/"
     needle = b" " + want
-    out: List[Tuple[int, int]] = []
-    find, rfind, lines_before = data.find, data.rfind, data.count
-    number = done = 0
-    at = find(needle)
-    while at >= 0:
-        start = rfind(b"\n", 0, at) + 1
-        end = find(b"\n", at)
-        if end < 0:
-            end = len(data)
+    kept: List[Tuple[int, int]] = []
+    ids: List[int] = []
+    for start, end in _spans(data, needle):
         f = data[start:end].split(b" ", 5)
         if len(f) == 6 and (f[4].startswith(prefix) or (include_self and f[4] == want)):
-            number += lines_before(b"\n", done, start)
-            done = start
-            out.append((number, int(f[0]) if f[0].isdigit() else -1))
-        at = find(needle, end)
-    return out
+            kept.append((start, end))
+            ids.append(int(f[0]) if f[0].isdigit() else -1)
+    return list(zip(_numbers(data, kept), ids))
 
 
 def find_by_fstype(data: bytes, fstypes: Tuple[str, ...]) -> List[Mount]:
@@ -705,20 +712,11 @@ def sift(
     if not keys:
         raise ValueError("sift() needs at least one condition")
     # Devices and sources are rare in a table; types and roots are shared by many lines.
-    find, rfind, count = data.find, data.rfind, data.count
     starts_of: Dict[int, int] = {}
     for needle in keys[0]:
-        at = find(needle)
-        while at >= 0:
-            start = rfind(b"\n", 0, at) + 1
-            end = find(b"\n", at)
-            if end < 0:
-                end = len(data)
-            starts_of[start] = end
-            at = find(needle, end)
+        starts_of.update(_spans(data, needle))
     kept: List[bytes] = []
-    numbers: List[int] = []
-    number = done = 0
+    spans: List[Tuple[int, int]] = []
     for start in sorted(starts_of):
         line = data[start : starts_of[start]]
         head = line.split(b" ", 5)
@@ -727,8 +725,6 @@ def sift(
             fields = head[:5] + head[5][cut + 3 :].split(b" ", 2)
             if len(fields) == 8 and not all(check(fields) for check in checks):
                 continue
-        number += count(b"\n", done, start)
-        done = start
         kept.append(line)
-        numbers.append(number)
-    return b"\n".join(kept), numbers
+        spans.append((start, starts_of[start]))
+    return b"\n".join(kept), _numbers(data, spans)

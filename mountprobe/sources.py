@@ -134,6 +134,17 @@ def matches(
     return _is_bind_of(m, path, where, mount_of)
 
 
+def in_btrfs(rdev: Tuple[int, int]) -> bool:
+    """Is the block device ``rdev`` a device of a btrfs filesystem this kernel knows (sysfs
+    lists each one's devices under /sys/fs/btrfs/FSID/devices/)?"""
+    try:
+        name = os.path.basename(os.readlink(f"/sys/dev/block/{rdev[0]}:{rdev[1]}"))
+        fsids = os.listdir("/sys/fs/btrfs")
+    except OSError:
+        return False
+    return any(os.path.lexists(f"/sys/fs/btrfs/{fsid}/devices/{name}") for fsid in fsids)
+
+
 def kind(path: bytes) -> Tuple[int, Tuple[int, int]]:
     """The file type and device number of ``path`` from statx with AT_STATX_DONT_SYNC, so
     that a source on a dead network or FUSE filesystem is never asked. Without statx

@@ -20,7 +20,7 @@ from ..kernel import mount as km
 from ..kernel import statx as kx
 from ..kernel._syscall import OFF
 from ..probe import capabilities
-from ..sources import _as_path, _same_source_text, _tag, kind, loop_backing
+from ..sources import _as_path, _same_source_text, _tag, in_btrfs, kind, loop_backing
 from . import _calls, _resolve
 
 TYPE_CHECKING = False
@@ -148,8 +148,9 @@ def _from(target: _Target, source: PathArg, proved: bool) -> bool:
         # superblocks have anonymous devices that no block device node carries.
         if rdev == target.device:
             return True
-        if target.device[0] == 0:  # anonymous: btrfs reports its block device only as the source
-            raise Unsupported("the mount's device number is anonymous: the records compare its source")
+        if target.device[0] == 0 and in_btrfs(rdev):
+            # btrfs gives its mounts an anonymous device: only the source they report names it
+            raise Unsupported("a device of a btrfs filesystem: the records compare the mount's source")
         return False
     if stat.S_ISREG(mode) and loop_backing(*target.device) == _resolve.canonical(path):
         return True

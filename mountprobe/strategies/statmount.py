@@ -26,10 +26,12 @@ from . import _calls, _resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional, Tuple
+    from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
     from ..filters import Needle
     from ..namespaces import Target, Where
+
+    T = TypeVar("T")
 
 RECORD = (
     k.STATMOUNT_SB_BASIC
@@ -223,28 +225,32 @@ def _unique_id_from_handle(path: bytes, follow: bool) -> kx.Statx:
 
 
 def _holder(path: bytes, follow: bool, with_propagate_from: bool, st: Optional[kx.Statx] = None) -> Mount:
-    """The record of the mount holding ``path`` (whose statx the caller may have). The mount
-    can go away between statx and statmount: resolve the path once more, then report it gone,
-    unless the path still leads to the same mount, which then is in no table here (a pipe's
-    ``/proc/self/fd`` link leads to the kernel's internal pipefs mount)."""
-    st = st or _unique_id(path, follow)
+    """The record of the mount holding ``path`` (whose statx the caller may have)."""
     param = _param(with_propagate_from)
+    st, raw = _of_path(path, follow, st, lambda mnt_id: _statmount_raw(mnt_id, param))
+    found = record(raw, with_propagate_from)
+    if found is None:
+        raise OutsideRoot(path, st.mnt_id)
+    return found
+
+
+def _of_path(path: bytes, follow: bool, st: Optional[kx.Statx], ask: Callable[[int], T]) -> Tuple[kx.Statx, T]:
+    """``ask(unique id)`` of the mount holding ``path``, and the statx that named it. The
+    mount can go away between statx and statmount: resolve the path once more, then report
+    it gone, unless the path still leads to the same mount, which then is in no table here
+    (a pipe's ``/proc/self/fd`` link leads to the kernel's internal pipefs mount)."""
+    st = st or _unique_id(path, follow)
     try:
-        raw = _statmount_raw(st.mnt_id, param)
+        return st, ask(st.mnt_id)
     except FileNotFoundError:
         again = _unique_id(path, follow)
         try:
-            raw = _statmount_raw(again.mnt_id, param)
+            return again, ask(again.mnt_id)
         except FileNotFoundError:
             if again.mnt_id == st.mnt_id:
                 raise _calls.in_no_table(path, st.mnt_id) from None
             gone = "the mount vanished while being read"
             raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
-        st = again
-    found = record(raw, with_propagate_from)
-    if found is None:
-        raise OutsideRoot(path, st.mnt_id)
-    return found
 
 
 def mount_root(path: bytes, where: Where = None) -> str:
@@ -253,19 +259,7 @@ def mount_root(path: bytes, where: Where = None) -> str:
     if where is not None:
         return _mount_of_elsewhere(path, True, False, where).mountpoint
     _require_basic()
-    st = _unique_id(path, True)
-    try:
-        reply = _statmount(st.mnt_id, k.STATMOUNT_MNT_POINT)
-    except FileNotFoundError:  # the mount went between the two calls: as _holder
-        again = _unique_id(path, True)
-        try:
-            reply = _statmount(again.mnt_id, k.STATMOUNT_MNT_POINT)
-        except FileNotFoundError:
-            if again.mnt_id == st.mnt_id:
-                raise _calls.in_no_table(path, st.mnt_id) from None
-            gone = "the mount vanished while being read"
-            raise FileNotFoundError(errno.ENOENT, gone, os.fsdecode(path)) from None
-        st = again
+    st, reply = _of_path(path, True, None, lambda mnt_id: _statmount(mnt_id, k.STATMOUNT_MNT_POINT))
     if not reply.mnt_point:  # no mount point (6.15+), or an empty one (6.12): outside the root
         raise OutsideRoot(path, st.mnt_id)
     return reply.mnt_point.decode(_ENCODING, _ERRORS)
