@@ -15,7 +15,9 @@ import pytest
 import mountprobe
 from mountprobe import chain
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mountprobe"
+# The package under test, wherever it is imported from (the checkout, or a venv in the
+# unprivileged CI run, which copies only the tests).
+PACKAGE = Path(mountprobe.__file__).resolve().parent
 
 
 def _module_names(package: Path) -> Dict[str, Path]:

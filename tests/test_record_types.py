@@ -21,7 +21,9 @@ from mountprobe._tuples import Record
 from mountprobe.events import backend
 from mountprobe.kernel import fhandle, mount, statx
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mountprobe"
+# The package under test, wherever it is imported from (the checkout, or a venv in the
+# unprivileged CI run, which copies only the tests).
+PACKAGE = Path(mountprobe.__file__).resolve().parent
 RECORDS: List[Any] = [
     model.Mount,
     model.Answer,
