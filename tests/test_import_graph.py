@@ -53,10 +53,11 @@ def _lazy_target(node: ast.Call, module: str, package: str, late: Dict[str, List
     if isinstance(arg, ast.Constant):
         return None  # a module outside the package
     if isinstance(arg, ast.JoinedStr) and all(isinstance(v, ast.Constant) for v in arg.values[1:]):
-        head = ast.unparse(arg.values[0])
-        assert head in ("{__package__}", "{__name__}"), ast.unparse(node)
+        first = arg.values[0]  # its node, not ast.unparse's text, which differs on 3.9
+        head = first.value.id if isinstance(first, ast.FormattedValue) and isinstance(first.value, ast.Name) else None
+        assert head in ("__package__", "__name__"), ast.unparse(node)
         rest = "".join(str(v.value) for v in arg.values[1:] if isinstance(v, ast.Constant))
-        return [(package if head == "{__package__}" else module) + rest]
+        return [(package if head == "__package__" else module) + rest]
     key = ast.unparse(arg)
     assert key in late, f"a late import the test does not know how to follow: {key}"
     return late[key]
