@@ -174,13 +174,18 @@ def _tagged(m: Mount, unique: Optional[int]) -> Mount:
     that id is this very mount. Then ``still_mounted`` needs no table on 6.8-6.14 either."""
     if unique is None:
         return m
+    return _with_proved_id(m, unique) or m
+
+
+def _with_proved_id(m: Mount, unique: int) -> Optional[Mount]:
+    """``m`` with unique ids, if statmount of ``unique`` names ``m``'s legacy ids; else None."""
     try:
         r = km.statmount(unique, km.STATMOUNT_MNT_BASIC)
     except OSError:
-        return m
+        return None
     if (r.mnt_id_old, r.mnt_parent_id_old) != (m.id, m.parent_id):
-        return m
-    return m._replace(unique_id=r.mnt_id, parent_unique_id=r.mnt_parent_id)
+        return None
+    return _new(Mount, (m.id, m.parent_id, r.mnt_id, r.mnt_parent_id) + m[4:])
 
 
 def mount_root(path: bytes, where: Where = None) -> str:
@@ -434,13 +439,10 @@ def _own_unique_ids(table: List[Mount], ids: List[int]) -> Optional[List[Mount]]
     and the line with it shows this very mount."""
     out: List[Mount] = []
     for m, unique in zip(table, ids):
-        try:
-            r = km.statmount(unique, km.STATMOUNT_MNT_BASIC)
-        except OSError:
+        tagged = _with_proved_id(m, unique)
+        if tagged is None:
             return None
-        if (r.mnt_id_old, r.mnt_parent_id_old) != (m.id, m.parent_id):
-            return None
-        out.append(_new(Mount, (m.id, m.parent_id, r.mnt_id, r.mnt_parent_id) + m[4:]))
+        out.append(tagged)
     return out
 
 
