@@ -83,6 +83,8 @@ class Needle:
 def _fstypes(fstype: Optional[FsTypes]) -> Optional[Tuple[str, ...]]:
     if fstype is None:
         return None
+    if not isinstance(fstype, (str, list, tuple, set, frozenset)):
+        raise TypeError(f"fstype takes a type name or several (str, or a list of str), not {type(fstype).__name__}")
     names = (fstype,) if isinstance(fstype, str) else tuple(fstype)
     if not names or not all(isinstance(t, str) and t for t in names):
         raise ValueError(f"fstype takes a type name or several, not {fstype!r}")

@@ -239,3 +239,10 @@ def test_filters_in_another_namespace_named_by_ns_or_pid_agree(tmp_path: Path) -
             found = mountprobe.list_mounts(**query, **where)
             assert _plain(found) == _plain([m for m in mountprobe.list_mounts(**where) if selects(m)]), (query, where)
             assert _plain(found) == _plain(mountprobe.list_mounts(**query)), (query, where)
+
+
+def test_an_fstype_of_the_wrong_type_is_a_type_error_naming_it() -> None:
+    with pytest.raises(TypeError, match=r"fstype takes .* not int"):
+        mountprobe.list_mounts(fstype=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fstype takes"):
+        mountprobe.list_mounts(fstype=[])
