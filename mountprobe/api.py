@@ -197,7 +197,8 @@ def _mounts_under_matching(
     where: Where,
 ) -> List[Mount]:
     needle = _needle(source, fstype, None, from_root, where)
-    return needle.found([m for m in _mounts_under(path, include_self, propagate_from, where) if needle.keep(m)])
+    found: List[Mount] = _run("mounts_under(source=, fstype=)", path, include_self, needle, propagate_from, where)
+    return needle.found(found)
 
 
 def list_mounts(

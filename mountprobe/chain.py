@@ -46,6 +46,10 @@ CHAINS: Dict[str, Chain] = {
     # MOUNT_ROOT); the table only before 5.8 or where both are blocked.
     "mount_root": (("statmount", "mount_root"), ("statx", "mount_root"), ("mountinfo", "mount_root")),
     "mounts_under": (("statmount", "mounts_under"), ("mountinfo", "mounts_under")),
+    "mounts_under(source=, fstype=)": (
+        ("statmount", "mounts_under_matching"),
+        ("mountinfo", "mounts_under_matching"),
+    ),
     "list_mounts": (("statmount", "list_mounts"), ("mountinfo", "list_mounts")),
     "list_mounts(source=, fstype=, root=)": (("statmount", "list_matching"), ("mountinfo", "list_matching")),
     # What statx and statmount's always-filled fields prove (5.8, 6.8); where they cannot,
@@ -64,6 +68,7 @@ PARAMETERS: Dict[str, Tuple[str, ...]] = {
     "mount_at": ("path", "with_propagate_from", "where"),
     "mount_root": ("path", "where"),
     "mounts_under": ("path", "include_self", "with_propagate_from", "where"),
+    "mounts_under(source=, fstype=)": ("path", "include_self", "needle", "with_propagate_from", "where"),
     "list_mounts": ("with_propagate_from", "where"),
     "list_mounts(source=, fstype=, root=)": ("needle", "with_propagate_from", "where"),
     "still_mounted": ("m", "where"),

@@ -511,6 +511,27 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     return _entries(data, False, keep, False, b" " + want)
 
 
+def skeleton(data: bytes) -> List[Tuple[int, int, bytes]]:
+    """(legacy id, parent's legacy id, raw escaped mount point) of each line of ``data``, in
+    order, with nothing decoded and no record built: what the tree of a table's mounts needs.
+    A line that does not give these three gets (-1, -1, b"")."""
+    out: List[Tuple[int, int, bytes]] = []
+    append = out.append
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for line in lines:
+        f = line.split(b" ", 5)
+        try:
+            if len(f) == 6 and f[0].isdigit() and f[1].isdigit():
+                append((int(f[0]), int(f[1]), f[4]))
+                continue
+        except ValueError:
+            pass
+        append((-1, -1, b""))
+    return out
+
+
 def lines_below(data: bytes, top: bytes, include_self: bool) -> List[Tuple[int, int]]:
     """(line index from 0, legacy id) of each line whose mount point is below canonical
     ``top`` component-wise (or is ``top``, if asked), found on the raw, escaped bytes: no

@@ -113,9 +113,12 @@ def _check(queries: List[Tuple[Query, Callable[[mountprobe.Mount], bool]]], base
         else:
             assert _plain(found) == _plain(expected), query
         assert mountprobe.last_answer().question == "list_mounts(source=, fstype=, root=)"  # type: ignore[union-attr]
-        if "root" not in query:
-            under = mountprobe.mounts_under(base, include_self=True, **query)
-            assert under == [m for m in mountprobe.mounts_under(base, include_self=True) if selects(m)], query
+        if "root" not in query:  # below a plain directory, and below the mount point "/"
+            for top in (base, b"/"):
+                whole_under = mountprobe.mounts_under(top, include_self=True)
+                under = mountprobe.mounts_under(top, include_self=True, **query)
+                assert mountprobe.last_answer().question == "mounts_under(source=, fstype=)"  # type: ignore[union-attr]
+                assert under == [m for m in whole_under if selects(m)], (top, query)
 
 
 @pytest.mark.parametrize("slave", [False, True], ids=["mountinfo-path", "statmount-path"])

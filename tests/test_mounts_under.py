@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import _needs
 import pytest
@@ -16,6 +16,7 @@ from _oracle import fdinfo_mount_id, table
 from _scenes import build
 
 import mountprobe
+import mountprobe.filters as filters
 
 
 def kernel_under(path: bytes, include_self: bool) -> set[int]:
@@ -161,13 +162,15 @@ def _statmount_listing() -> None:
         pytest.skip("the two paths are the statmount strategy's: statmount and listmount (6.8; records 6.15)")
 
 
-def _by_path(path: bytes, include_self: bool, table: bool) -> list[mountprobe.Mount]:
+def _by_path(path: bytes, include_self: bool, table: bool, fstype: Optional[str] = None) -> list[mountprobe.Mount]:
     """The statmount strategy's answer with its choice forced: every subtree swept, or every
     one sifted from mountinfo (where the read cannot be trusted the test fails, since then
-    the sweep would answer instead)."""
+    the sweep would answer instead). With ``fstype``, ``mounts_under(fstype=)``'s."""
     from mountprobe.strategies import statmount as sm
 
-    def no_sweep(ids: list[int], at: bytes, include_self: bool, with_propagate_from: bool) -> list[mountprobe.Mount]:
+    def no_sweep(
+        ids: list[int], at: bytes, include_self: bool, with_propagate_from: bool, needle: Optional[filters.Needle]
+    ) -> list[mountprobe.Mount]:
         raise AssertionError("the mountinfo path gave up")
 
     saved = sm._SWEEP_ALWAYS, sm._table_is_cheaper, sm._below_by_sweep
@@ -176,7 +179,11 @@ def _by_path(path: bytes, include_self: bool, table: bool) -> list[mountprobe.Mo
     if table:
         sm._below_by_sweep = no_sweep
     try:
-        return sm.mounts_under(path, include_self, False)
+        if fstype is None:
+            return sm.mounts_under(path, include_self, False)
+        # Imported before any chroot (see the module's imports).
+        wanted = filters.needle(None, fstype, None, None, mountprobe.mount_of, False)
+        return sm.mounts_under_matching(path, include_self, wanted, False)
     finally:
         sm._SWEEP_ALWAYS, sm._table_is_cheaper, sm._below_by_sweep = saved
 
@@ -189,6 +196,11 @@ def _assert_both_paths_agree(paths: list[bytes], oracle: Callable[[bytes, bool],
             assert sifted == swept, (path, include_self)
             assert {m.id for m in swept} == oracle(path, include_self), (path, include_self)
             assert_parents_first(swept)
+            # Sifted by type before any record is built, on either path: the same records.
+            for fstype in ("tmpfs", "nosuchfs"):
+                expected = [m for m in swept if m.fstype == fstype]
+                assert _by_path(path, include_self, False, fstype) == expected, (path, include_self, fstype)
+                assert _by_path(path, include_self, True, fstype) == expected, (path, include_self, fstype)
 
 
 @isolated

@@ -22,7 +22,7 @@ from . import _calls, _resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple
+    from typing import AnyStr, Dict, List, Optional, Set, Tuple
 
     from ..filters import Needle
     from ..namespaces import Target, Where
@@ -227,36 +227,81 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, whe
     return [_plain(m, with_propagate_from) for m in found]
 
 
+def mounts_under_matching(
+    path: bytes, include_self: bool, needle: Needle, with_propagate_from: bool, where: Where = None
+) -> List[Mount]:
+    """``mounts_under`` of only the mounts ``needle`` keeps, from one read. Which lines are
+    reachable below ``path`` is decided on their raw ids, parents and mount points
+    (``mountinfo.skeleton``), which may match on their raw bytes (``mountinfo.sift``), and
+    records are built only for the lines that pass both."""
+    if where is not None:
+        return [m for m in _mounts_under_elsewhere(path, include_self, with_propagate_from, where) if needle.keep(m)]
+    at = _resolve.canonical(path)
+    mnt_id = _calls.legacy_mount_id(at, True)
+    if mnt_id is None:  # no legacy id here (no name_to_handle_at): rare; the whole table
+        return [m for m in mounts_under(path, include_self, with_propagate_from) if needle.keep(m)]
+    top, data = _line_of(mi.read_mountinfo(), mnt_id, at)
+    if top is None:  # the mount holding a plain-directory chroot: rare; the whole table
+        return [m for m in mounts_under(path, include_self, with_propagate_from) if needle.keep(m)]
+    nodes = mi.skeleton(data)
+    escaped = mi.escape(at)
+    below = _tree_below(nodes, top.id, top.parent_id, mi.escape(os.fsencode(top.mountpoint)), escaped, include_self)
+    raw = needle.raw()
+    if any(condition is not None for condition in raw):
+        below &= set(mi.sift(data, *raw)[1])
+    lines = data.split(b"\n")
+    table = mi.parse_mountinfo(b"\n".join([lines[i] for i in sorted(below)]))
+    return [_plain(m, with_propagate_from) for m in parents_first([m for m in table if needle.keep(m)])]
+
+
 def reachable_below(table: List[Mount], holder: Mount, where: bytes, include_self: bool) -> List[Mount]:
     """The mounts of ``table`` reachable below the canonical ``where``, held by ``holder``:
     the tree under the bottom of the stack at ``holder``'s mount point, filtered by mount
     point component-wise, parents first."""
-    by_id = {m.id: m for m in table}
-    bottom = holder
-    while bottom.parent_id in by_id and bottom.parent_id != bottom.id:
-        below = by_id[bottom.parent_id]
-        if below.mountpoint != holder.mountpoint:
-            break
-        bottom = below
-    return _reachable_from(table, bottom.id, where, include_self)
+    nodes = [(m.id, m.parent_id, m.mountpoint) for m in table]
+    kept = _tree_below(nodes, holder.id, holder.parent_id, holder.mountpoint, os.fsdecode(where), include_self)
+    return parents_first([m for i, m in enumerate(table) if i in kept])
 
 
 def _reachable_from(table: List[Mount], bottom: int, where: bytes, include_self: bool) -> List[Mount]:
     """The mounts of ``table`` in the tree of mount ``bottom`` at or below ``where``."""
+    nodes = [(m.id, m.parent_id, m.mountpoint) for m in table]
+    kept = _tree_from(nodes, bottom, os.fsdecode(where), include_self)
+    return parents_first([m for i, m in enumerate(table) if i in kept])
+
+
+def _tree_below(
+    nodes: List[Tuple[int, int, AnyStr]], top: int, parent: int, point: AnyStr, where: AnyStr, include_self: bool
+) -> Set[int]:
+    """The indices of ``nodes`` (legacy id, parent's id, mount point: decoded, or raw and
+    escaped, like ``point`` and ``where``) reachable below ``where`` from mount ``top``: the
+    tree under the bottom of the stack at ``top``'s mount point ``point``, filtered by mount
+    point component-wise."""
+    by_id = {n[0]: n for n in nodes}
+    bottom = top
+    while parent in by_id and parent != bottom:
+        below = by_id[parent]
+        if below[2] != point:
+            break
+        bottom, parent = below[0], below[1]
+    return _tree_from(nodes, bottom, where, include_self)
+
+
+def _tree_from(nodes: List[Tuple[int, int, AnyStr]], bottom: int, where: AnyStr, include_self: bool) -> Set[int]:
+    """The indices of ``nodes`` in the tree of mount ``bottom`` at or below ``where``."""
     reachable = {bottom}
     grown = True  # one pass adds parents before children; a moved mount may need another
     while grown:
         before = len(reachable)
-        reachable.update(m.id for m in table if m.parent_id in reachable)
+        reachable.update(n[0] for n in nodes if n[1] in reachable)
         grown = len(reachable) != before
-    text = os.fsdecode(where)
-    prefix = text if text.endswith("/") else text + "/"
-    found = [
-        m
-        for m in table
-        if m.id in reachable and (include_self if m.mountpoint == text else m.mountpoint.startswith(prefix))
-    ]
-    return parents_first(found)
+    slash = where[:1]  # canonical: it starts with a slash, of its own type (str or bytes)
+    prefix = where if where.endswith(slash) else where + slash
+    return {
+        i
+        for i, (mnt_id, _, point) in enumerate(nodes)
+        if mnt_id in reachable and (include_self if point == where else point.startswith(prefix))
+    }
 
 
 def _listed_ids() -> Optional[List[int]]:

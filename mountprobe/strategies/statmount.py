@@ -335,11 +335,25 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, whe
     """Every mount whose mount point is below ``path`` (or at it, with ``include_self``)."""
     if where is not None:
         return _mounts_under_elsewhere(path, include_self, with_propagate_from, where)
+    return _under(path, include_self, with_propagate_from, None)
+
+
+def mounts_under_matching(
+    path: bytes, include_self: bool, needle: Needle, with_propagate_from: bool, where: Where = None
+) -> List[Mount]:
+    """``mounts_under`` of only the mounts ``needle`` keeps: the subtree's ids are sifted by
+    the smallest statmount that can decide (``_sifted``) before any record is built."""
+    if where is not None:
+        return [m for m in _mounts_under_elsewhere(path, include_self, with_propagate_from, where) if needle.keep(m)]
+    return _under(path, include_self, with_propagate_from, needle)
+
+
+def _under(path: bytes, include_self: bool, with_propagate_from: bool, needle: Optional[Needle]) -> List[Mount]:
     _require(listing=True)
     st = _unique_id(path, True)
     top = record(_statmount_raw(st.mnt_id, _param(with_propagate_from)), with_propagate_from)
     if top is None:
-        return _below_outside_root(_resolve.canonical(path), include_self, with_propagate_from)
+        return _below_outside_root(_resolve.canonical(path), include_self, with_propagate_from, needle)
     assert top.unique_id is not None and top.parent_unique_id is not None  # statmount gives both
     point = os.fsencode(top.mountpoint)
     at = point if st.attributes & kx.STATX_ATTR_MOUNT_ROOT else _resolve.canonical(path)
@@ -361,15 +375,10 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, whe
     if at != point:
         # ``path`` is a directory inside its mount, whose subtree may be far larger than the
         # answer (kubelet's /var/lib/kubelet/pods on a mount holding every pod's volumes).
-        found = _below(ids, None, at, include_self, with_propagate_from)
+        found = _below(ids, None, at, include_self, with_propagate_from, needle)
     else:
-        text = os.fsdecode(at)
-        prefix = text if text.endswith("/") else text + "/"
-
-        def keep(m: Mount) -> bool:
-            return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
-
-        found = _records(ids, with_propagate_from, keep)
+        keep = _keep_below(at, include_self, needle)
+        found = _records(ids if needle is None else _sifted(ids, needle), with_propagate_from, keep)
         if keep(top):
             found.append(top)
             # Siblings in the kernel's (creation) order, as mountinfo lists them.
@@ -377,13 +386,15 @@ def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, whe
     return parents_first(found)
 
 
-def _below_outside_root(where: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
+def _below_outside_root(
+    where: bytes, include_self: bool, with_propagate_from: bool, needle: Optional[Needle]
+) -> List[Mount]:
     """``mounts_under`` of a path on the mount that holds the root of a chroot to a plain
     directory (from outside it: statmount gives it no mount point). Every mount this process
     sees lies on that mount, so the answer is every listed mount below ``where``, as the
     prefix filter of mountinfo (which shows them by their paths from the root) gives it."""
     listed = _subtree(k.LSMT_ROOT)
-    return parents_first(_below(listed, listed, where, include_self, with_propagate_from))
+    return parents_first(_below(listed, listed, where, include_self, with_propagate_from, needle))
 
 
 # Below this many mounts in the subtree the sweep is cheap whatever the table's size, and the
@@ -402,40 +413,61 @@ def _table_is_cheaper(subtree: int, listed: int) -> bool:
 
 
 def _below(
-    ids: List[int], listed: Optional[List[int]], at: bytes, include_self: bool, with_propagate_from: bool
+    ids: List[int],
+    listed: Optional[List[int]],
+    at: bytes,
+    include_self: bool,
+    with_propagate_from: bool,
+    needle: Optional[Needle],
 ) -> List[Mount]:
     """Records of the mounts ``ids`` whose mount point is below ``at`` (at it, with
-    ``include_self``), by the cheaper of one statmount per id and one mountinfo read sifted
-    by mount point, as the sizes the kernel gives tell: the same answer either way.
-    ``listed``: every mount of the namespace, where the caller has listed it."""
+    ``include_self``) and that ``needle`` keeps, by the cheaper of one statmount per id and
+    one mountinfo read sifted by mount point, as the sizes the kernel gives tell: the same
+    answer either way. ``listed``: every mount of the namespace, where the caller has listed
+    it."""
     if len(ids) > _SWEEP_ALWAYS:
         if listed is None:
             listed = _subtree(k.LSMT_ROOT)
         if _table_is_cheaper(len(ids), len(listed)):
-            found = _below_by_table(ids, listed, at, include_self, with_propagate_from)
+            found = _below_by_table(ids, listed, at, include_self, with_propagate_from, needle)
             if found is not None:
                 return found
-    return _below_by_sweep(ids, at, include_self, with_propagate_from)
+    return _below_by_sweep(ids, at, include_self, with_propagate_from, needle)
 
 
-def _keep_below(at: bytes, include_self: bool) -> Callable[[Mount], bool]:
+def _keep_below(at: bytes, include_self: bool, needle: Optional[Needle] = None) -> Callable[[Mount], bool]:
+    """The test of a record: its mount point below ``at`` (or at it, with ``include_self``),
+    and kept by ``needle`` if one is given."""
     text = os.fsdecode(at)
     prefix = text if text.endswith("/") else text + "/"
+    also = None if needle is None else needle.keep
 
     def keep(m: Mount) -> bool:
-        return include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)
+        if not (include_self if m.mountpoint == text else m.mountpoint.startswith(prefix)):
+            return False
+        return also is None or also(m)
 
     return keep
 
 
-def _below_by_sweep(ids: List[int], at: bytes, include_self: bool, with_propagate_from: bool) -> List[Mount]:
-    """Sift ``ids`` by mount point with the smallest statmount there is, then build records."""
+def _below_by_sweep(
+    ids: List[int], at: bytes, include_self: bool, with_propagate_from: bool, needle: Optional[Needle]
+) -> List[Mount]:
+    """Sift ``ids`` by mount point with the smallest statmount there is (and by ``needle``),
+    then build records."""
     ids = [i for i in ids if _point_below(i, at, include_self)]
-    return _records(ids, with_propagate_from, _keep_below(at, include_self))
+    if needle is not None:
+        ids = _sifted(ids, needle)
+    return _records(ids, with_propagate_from, _keep_below(at, include_self, needle))
 
 
 def _below_by_table(
-    ids: List[int], listed: List[int], at: bytes, include_self: bool, with_propagate_from: bool
+    ids: List[int],
+    listed: List[int],
+    at: bytes,
+    include_self: bool,
+    with_propagate_from: bool,
+    needle: Optional[Needle],
 ) -> Optional[List[Mount]]:
     """The answer of ``_below_by_sweep`` from one mountinfo read: its lines are sifted by
     mount point on their raw bytes, and only the few that pass get a statmount, which builds
@@ -462,7 +494,8 @@ def _below_by_table(
             return None
         if m is None or m.id != legacy or not keep(m):
             return None
-        if mnt_id in members:  # else not in the tree below the path (a covered mount's)
+        # Not a member: not in the tree below the path (a covered mount's).
+        if mnt_id in members and (needle is None or needle.keep(m)):
             found.append(m)
     return found
 
