@@ -103,6 +103,9 @@ def _plain(mounts: List[mountprobe.Mount]) -> List[mountprobe.Mount]:
     return [m._replace(unique_id=None, parent_unique_id=None) for m in mounts]
 
 
+_TOPS = (b"stack", b"deep/l1", b"names/sp ace", b"names/back\\slash", b"names/bad\xffbyte")
+
+
 def _check(queries: List[Tuple[Query, Callable[[mountprobe.Mount], bool]]], base: bytes, ids: bool) -> None:
     whole = mountprobe.list_mounts()
     for query, selects in queries:
@@ -113,8 +116,10 @@ def _check(queries: List[Tuple[Query, Callable[[mountprobe.Mount], bool]]], base
         else:
             assert _plain(found) == _plain(expected), query
         assert mountprobe.last_answer().question == "list_mounts(source=, fstype=, root=)"  # type: ignore[union-attr]
-        if "root" not in query:  # below a plain directory, and below the mount point "/"
-            for top in (base, b"/"):
+        if "root" not in query:
+            # Below a plain directory, the mount point "/", a stack and mounts whose names
+            # the kernel escapes or that are no UTF-8 (the mountinfo path compares raw bytes).
+            for top in (base, b"/", *[base + b"/" + sub for sub in _TOPS]):
                 whole_under = mountprobe.mounts_under(top, include_self=True)
                 under = mountprobe.mounts_under(top, include_self=True, **query)
                 assert mountprobe.last_answer().question == "mounts_under(source=, fstype=)"  # type: ignore[union-attr]
