@@ -154,9 +154,16 @@ def mount_root(path: PathArg, *, pid: Optional[int] = None, ns: Optional[NsArg] 
     """The mount point of the mount that contains ``path`` (symlinks followed): the
     ``mountpoint`` of ``mount_of(path)``, found without building its record."""
     if pid is None and ns is None:
-        found: str = _run("mount_root", _path(path)[0], None)
-        return found
-    return mount_of(path, pid=pid, ns=ns).mountpoint
+        return _mount_root(_path(path)[0], None)
+    # The same chain there: the caller's own pid without /proc is the caller's namespace,
+    # where the statx walk answers without any record (a record needs the table on < 6.15).
+    found: str = _elsewhere(pid, ns, _mount_root, path, None)
+    return found
+
+
+def _mount_root(path: bytes, where: Where) -> str:
+    found: str = _run("mount_root", path, where)
+    return found
 
 
 def mounts_under(

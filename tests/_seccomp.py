@@ -4,9 +4,12 @@ tests simulate old kernels (ENOSYS) and locked-down sandboxes (EPERM) without pa
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import struct
 from typing import Callable, Dict, List, Optional
+
+from mountprobe import probe
 
 # AUDIT_ARCH_* of the architecture, and the numbers of seccomp(2) and of the filtered calls:
 # on another architecture the module still imports and a filter skips the test.
@@ -194,3 +197,20 @@ def without_mnt_ns_fd() -> None:
         return -22 if ns_fd else CONTINUE  # EINVAL
 
     _supervise(_hand_over("statmount", "listmount"), refuse_ns_fd)
+
+
+AT_HANDLE_MNT_ID_UNIQUE, AT_HANDLE_FID = 0x001, 0x200
+
+
+def as_linux_6_1() -> None:
+    """From now on this process meets the interfaces of Linux 6.1: no listmount or statmount
+    (6.8), statx ignores STATX_MNT_ID_UNIQUE (6.8), name_to_handle_at knows neither
+    AT_HANDLE_FID (6.5) nor AT_HANDLE_MNT_ID_UNIQUE (6.12), fanotify_init no FAN_REPORT_MNT
+    (6.15). No unique id anywhere: only the legacy ids, which the kernel reuses."""
+    fail_syscalls(
+        {"statmount": errno.ENOSYS, "listmount": errno.ENOSYS, "fanotify_init": errno.EINVAL}
+        | {"name_to_handle_at": errno.EINVAL},
+        when_flag={"name_to_handle_at": AT_HANDLE_MNT_ID_UNIQUE | AT_HANDLE_FID},
+    )
+    statx_without_unique_ids()
+    probe.forget()

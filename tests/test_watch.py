@@ -36,35 +36,20 @@ from _ns import (
 from _ns import mount as sys_mount
 from _oracle import fdinfo_mount_id, unique_id, visible_at
 from _pace import hang_deadline
-from _seccomp import fail_syscalls, statx_without_unique_ids
+from _seccomp import as_linux_6_1, fail_syscalls
 from _waiting import waiting, when_waiting
 
 import mountprobe
-from mountprobe import Event, Mount, Watcher, probe
+from mountprobe import Event, Mount, Watcher
 
 # "linux-6.1": the default backend on a kernel without listmount/statmount, unique ids or
 # fanotify mount marks, which is the poll backend keyed by legacy ids.
 BACKENDS = ("fanotify", "poll", "linux-6.1")
-AT_HANDLE_MNT_ID_UNIQUE, AT_HANDLE_FID = 0x001, 0x200
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _key(m: Mount) -> int:
     return m.unique_id if m.unique_id is not None else m.id
-
-
-def as_linux_6_1() -> None:
-    """From now on this process meets the interfaces of Linux 6.1: no listmount or statmount
-    (6.8), statx ignores STATX_MNT_ID_UNIQUE (6.8), name_to_handle_at knows neither
-    AT_HANDLE_FID (6.5) nor AT_HANDLE_MNT_ID_UNIQUE (6.12), fanotify_init no FAN_REPORT_MNT
-    (6.15). No unique id anywhere: only the legacy ids, which the kernel reuses."""
-    fail_syscalls(
-        {"statmount": errno.ENOSYS, "listmount": errno.ENOSYS, "fanotify_init": errno.EINVAL}
-        | {"name_to_handle_at": errno.EINVAL},
-        when_flag={"name_to_handle_at": AT_HANDLE_MNT_ID_UNIQUE | AT_HANDLE_FID},
-    )
-    statx_without_unique_ids()
-    probe.forget()
 
 
 def _kernel_release() -> tuple[int, int]:
