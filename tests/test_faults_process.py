@@ -428,20 +428,33 @@ def test_after_preload_every_function_answers_in_a_chroot_without_python(tmp_pat
     assert done.returncode == 0, done.stderr.decode()
     before, results, names = pickle.loads(done.stdout)
     assert sorted(name for name, _, _ in results) == names  # every public function was asked
+    may_refuse = dict(_MAY_REFUSE)
+    caps = mountprobe.capabilities()
+    if not (caps.statx_unique_id and caps.statmount_records):
+        # Before 6.15 a record comes from the table, which needs /proc (and so does still_mounted
+        # of a record without a unique id, before 6.8): refused, saying so.
+        for name in ("mount_of", "mount_at", "mounts_under", "is_mounted", "still_mounted"):
+            may_refuse[name] = ("ProcUnavailable",)
     answers = {}
     for name, kind, value in results:
-        assert kind == "ok" or kind in _MAY_REFUSE.get(name, ()), (name, kind, value)
+        assert kind == "ok" or kind in may_refuse.get(name, ()), (name, kind, value)
         assert "No module named" not in str(value), (name, value)
         answers[name] = value if kind == "ok" else kind
+    answered = {name for name, value in answers.items() if value not in may_refuse.get(name, ())}
     held = before["mount_of"]
     assert answers["is_mountpoint"] == (True, True, False, True)
-    assert answers["mount_of"] == held._replace(mountpoint="/sub")
-    assert answers["mount_at"] == held._replace(mountpoint="/sub")
     assert answers["mount_root"] == "/sub"
-    assert [m.unique_id for m in answers["mounts_under"]] == [m.unique_id for m in before["under"]]
-    assert [m.mountpoint for m in answers["mounts_under"]] == ["/sub"]
-    assert answers["is_mounted"] is True
-    assert answers["still_mounted"] is True
+    if "mount_of" in answered:
+        assert answers["mount_of"] == held._replace(mountpoint="/sub")
+    if "mount_at" in answered:
+        assert answers["mount_at"] == held._replace(mountpoint="/sub")
+    if "mounts_under" in answered:
+        assert [m.unique_id for m in answers["mounts_under"]] == [m.unique_id for m in before["under"]]
+        assert [m.mountpoint for m in answers["mounts_under"]] == ["/sub"]
+    if "is_mounted" in answered:
+        assert answers["is_mounted"] is True
+    if "still_mounted" in answered:
+        assert answers["still_mounted"] is True
     assert answers["parse_mountinfo"][0].mountpoint == "/a#b"
     assert answers["safe_rmtree"] in (False, "ProcUnavailable", "MountprobeError")
     assert answers["wait_for_mount"] in (held._replace(mountpoint="/sub"), "Unsupported")

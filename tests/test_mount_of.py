@@ -20,9 +20,11 @@ def _without_unique(m: mountprobe.Mount) -> mountprobe.Mount:
 
 
 def _unique_id_here(path: bytes) -> Optional[int]:
-    """The unique id a record of this kernel carries: the kernel's where statmount builds
-    records (6.15), none where mountinfo does (before 6.8 there is none to give)."""
-    return unique_id(path) if _needs.offered("mount_of")[0][0] == "statmount" else None
+    """The unique id a record of this kernel carries: the kernel's wherever statmount can
+    prove it (6.8: by statmount's records from 6.15, by a mountinfo line's legacy id before),
+    none before 6.8."""
+    caps = mountprobe.capabilities()
+    return unique_id(path) if caps.statx_unique_id and caps.statmount.usable else None
 
 
 @isolated

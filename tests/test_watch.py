@@ -720,3 +720,26 @@ def test_the_watch_command_table_and_its_exit_statuses(tmp_path: Path) -> None:
         assert done.returncode == 1 and b"Traceback" not in done.stderr and done.stderr, bad
     missing = run("--under", str(tmp_path / "missing"), "--timeout", "1")
     assert missing.returncode == 1 and b"No such file" in missing.stderr
+
+
+@pytest.mark.parametrize("level", ["6.15+", "6.8-6.14"])
+@isolated
+def test_the_poll_backends_records_are_those_mount_at_gives_unique_ids_included(level: str, tmp_path: Path) -> None:
+    # On 6.8-6.14 its listings come from mountinfo, whose records carry the unique ids that
+    # list_mounts proves; they were stripped, so that its events differed from mount_at's.
+    from test_table_free import _enter
+
+    _enter(level)
+    (tmp_path / "a").mkdir()
+    with mountprobe.watch(under=tmp_path, backend="poll") as w:
+        tmpfs(tmp_path / "a", "a")
+        [event] = _events(w, lambda got: bool(got))
+        assert event.action == "mount"
+        assert event.mount == mountprobe.mount_at(tmp_path / "a")
+        assert event.mount.unique_id is not None
+        assert sorted(w.mounts()) == sorted(
+            m for m in mountprobe.list_mounts() if m.mountpoint.startswith(str(tmp_path))
+        )
+        umount(tmp_path / "a")
+        [event] = _events(w, lambda got: bool(got))
+        assert event.action == "umount" and event.mount.unique_id is not None

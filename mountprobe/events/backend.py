@@ -8,8 +8,10 @@ view (``key(mount)`` -> Mount), the epoll set and the scope (``under``); a backe
 - ``name``: ``"fanotify"`` or ``"poll"``, the watcher's ``backend``;
 - ``fds()``: the (descriptor, epoll events) pairs that become ready when it may have
   changes to report, for the watcher's epoll set;
-- ``listing()``: the whole table now, each record carrying the id its events name the
-  mount by (``key()``);
+- ``key(mount)``: the view's key of a record: ``key`` (the unique id) for fanotify, whose
+  listings come from statmount; ``legacy_key`` for poll, whose mountinfo listings may lack
+  the unique id of a mount attached during the read;
+- ``listing()``: the whole table now;
 - ``changes(view, in_scope)``: what the kernel reported since the last call, applied to
   ``view`` in place and returned as events in order; ``in_scope`` says which mounts the
   caller watches, so that a backend can skip work for the others (never report them
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
         name: str
         overflows: int
 
+        @staticmethod
+        def key(m: Mount) -> int: ...
         def fds(self) -> List[Tuple[int, int]]: ...
         def listing(self) -> List[Mount]: ...
         def changes(self, view: View, in_scope: InScope) -> List[Event]: ...
@@ -60,6 +64,14 @@ def key(m: Mount) -> int:
     """The view's key: the unique id where the listing has one for every mount (statmount),
     else the legacy id, which the kernel reuses (see ``same_mount``)."""
     return m.unique_id if m.unique_id is not None else m.id
+
+
+def legacy_key(m: Mount) -> int:
+    """The key of a view of mountinfo listings: the legacy id, unique within one listing.
+    Not the unique id, which a record lacks for a mount attached during the read (6.8 to
+    6.14) and has in the next listing: keyed by it, that mount would leave and come back.
+    ``same_mount`` still compares unique ids where both records carry one."""
+    return m.id
 
 
 def same_mount(a: Mount, b: Mount) -> bool:
@@ -99,7 +111,7 @@ def change(old: Optional[Mount], new: Mount) -> List[Event]:
     return []
 
 
-def diff(old: View, new: List[Mount]) -> List[Event]:
+def diff(old: View, new: List[Mount], key: Callable[[Mount], int] = key) -> List[Event]:
     """The events that turn listing ``old`` into listing ``new`` (both keyed alike):
     umounts (children first), then moves and remounts, then mounts (parents first)."""
     now = {key(m): m for m in new}
@@ -113,9 +125,9 @@ def diff(old: View, new: List[Mount]) -> List[Event]:
     return events
 
 
-def resync(view: View, fresh: List[Mount]) -> List[Event]:
-    """Make ``view`` the listing ``fresh``; the differences, as events."""
-    events = diff(view, fresh)
+def resync(view: View, fresh: List[Mount], key: Callable[[Mount], int] = key) -> List[Event]:
+    """Make ``view`` (keyed by ``key``) the listing ``fresh``; the differences, as events."""
+    events = diff(view, fresh, key)
     view.clear()
     view.update((key(m), m) for m in fresh)
     return events

@@ -38,6 +38,7 @@ from ..kernel import fanotify as kf
 from ..probe import capabilities
 from ..strategies.statmount import describe, every_mount
 from .backend import MOVE, REMOUNT, UMOUNT, Event, change, moved, options_changed, resync
+from .backend import key as unique_key
 from .poll import MountinfoSignal
 
 TYPE_CHECKING = False
@@ -89,6 +90,10 @@ class FanotifyBackend:
     remounts that mountinfo's signal finds (where there is a mountinfo to open)."""
 
     name = NAME
+
+    @staticmethod
+    def key(m: Mount) -> int:
+        return unique_key(m)  # every record of a statmount listing has its unique id
 
     def __init__(self) -> None:
         caps = capabilities()

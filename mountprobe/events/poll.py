@@ -21,7 +21,7 @@ import select
 from .._procfs import mountinfo_paths
 from ..errors import Unsupported
 from ..strategies.statmount import every_mount
-from .backend import resync
+from .backend import legacy_key, resync
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,6 +91,10 @@ class PollBackend:
 
     name = NAME
 
+    @staticmethod
+    def key(m: Mount) -> int:
+        return legacy_key(m)
+
     def __init__(self) -> None:
         signal = MountinfoSignal.open()
         if signal is None:
@@ -103,8 +107,8 @@ class PollBackend:
 
     def listing(self) -> List[Mount]:
         """The whole table: by statmount where it gives whole records (unique ids in every
-        record, never a torn read), else one mountinfo read keyed by legacy ids only (the
-        unique ids it may carry come and go with races in the read)."""
+        record, never a torn read), else one mountinfo read, whose records carry the unique
+        ids ``list_mounts`` proves (6.8), as every other record does."""
         try:
             return every_mount()
         except Unsupported:
@@ -118,10 +122,10 @@ class PollBackend:
             # listing would diff into events that never happened: read again.
             if len({m.id for m in table}) == len(table):
                 break
-        return [m._replace(unique_id=None, parent_unique_id=None) for m in table]
+        return table
 
     def changes(self, view: View, in_scope: InScope) -> List[Event]:
-        return resync(view, self.listing()) if self._mountinfo.rang() else []
+        return resync(view, self.listing(), legacy_key) if self._mountinfo.rang() else []
 
     def close(self) -> None:
         self._mountinfo.close()

@@ -21,7 +21,6 @@ from .. import _paths
 from .._seconds import LONGEST_WAIT, seconds
 from ..errors import Unsupported
 from ..strategies._resolve import canonical
-from .backend import key
 from .fanotify import FanotifyBackend
 from .poll import PollBackend
 
@@ -58,7 +57,7 @@ class Watcher:
             for fd, mask in self._backend.fds():
                 self._epoll.register(fd, mask)
             self.backend = self._backend.name
-            self._view: Dict[int, Mount] = {key(m): m for m in self._backend.listing()}
+            self._view: Dict[int, Mount] = {self._backend.key(m): m for m in self._backend.listing()}
         except BaseException:
             self.close()
             raise
