@@ -9,6 +9,8 @@ import pytest
 
 from mountprobe import chain
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 
 def test_every_question_has_a_chain_and_a_parameter_list() -> None:
     assert set(chain.CHAINS) == set(chain.PARAMETERS)

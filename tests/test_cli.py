@@ -45,6 +45,9 @@ def only_error_line(result: subprocess.CompletedProcess[bytes]) -> None:
     assert b"Traceback" not in result.stderr and result.returncode == 1
 
 
+# Every path of the scene, byte for byte with util-linux: host only (a slow guest's
+# 150 interpreter starts; the answers are checked in the guests by the library's tests).
+@pytest.mark.host_only
 @isolated
 def test_is_mountpoint_answers_and_exits_like_mountpoint(tmp_path: Path) -> None:
     tree = build(tmp_path)
@@ -58,6 +61,9 @@ def test_is_mountpoint_answers_and_exits_like_mountpoint(tmp_path: Path) -> None
     assert run("is-mountpoint", "--no-bind", tree.path("tmpfs")).returncode == 0
 
 
+# Every path of the scene, byte for byte with util-linux: host only (a slow guest's
+# 150 interpreter starts; the answers are checked in the guests by the library's tests).
+@pytest.mark.host_only
 @isolated
 def test_find_gives_findmnts_target_entry(tmp_path: Path) -> None:
     tree = build(tmp_path)

@@ -92,6 +92,9 @@ FILTERS: List[List[str]] = [
 ]
 
 
+# Every path of the scene, byte for byte with util-linux: host only (a slow guest's
+# 150 interpreter starts; the answers are checked in the guests by the library's tests).
+@pytest.mark.host_only
 @isolated
 def test_list_filters_keep_what_findmnt_keeps(tmp_path: Path) -> None:
     _scene(tmp_path)
@@ -102,6 +105,9 @@ def test_list_filters_keep_what_findmnt_keeps(tmp_path: Path) -> None:
         same(["list", "-M", point, "-r"], ["-M", point, "-r"])
 
 
+# Every path of the scene, byte for byte with util-linux: host only (a slow guest's
+# 150 interpreter starts; the answers are checked in the guests by the library's tests).
+@pytest.mark.host_only
 @isolated
 def test_find_options_give_findmnts_bytes(tmp_path: Path) -> None:
     _scene(tmp_path)

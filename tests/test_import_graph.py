@@ -15,6 +15,8 @@ import pytest
 import mountprobe
 from mountprobe import chain
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 # The package under test, wherever it is imported from (the checkout, or a venv in the
 # unprivileged CI run, which copies only the tests).
 PACKAGE = Path(mountprobe.__file__).resolve().parent

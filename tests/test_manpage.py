@@ -12,6 +12,8 @@ import pytest
 
 import mountprobe
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "make_manpage.py")
 PAGE = os.path.join(ROOT, "docs", "mountprobe.1")

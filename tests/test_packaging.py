@@ -14,6 +14,8 @@ import pytest
 
 import mountprobe
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

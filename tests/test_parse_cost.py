@@ -20,6 +20,8 @@ from _ns import isolated_for
 import mountprobe
 from mountprobe import mountinfo
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 GOOD = b"20 1 0:19 / /m rw - tmpfs tmpfs rw"
 
 

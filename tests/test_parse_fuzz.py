@@ -8,11 +8,14 @@ import warnings
 from pathlib import Path
 from typing import List, Tuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mountprobe
 from mountprobe import mountinfo
+
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
 
 DATA = Path(__file__).parent / "data"
 REAL_LINES = [

@@ -19,6 +19,8 @@ from _ns import isolated
 from mountprobe import mountinfo
 from mountprobe.model import collector_paused
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 CONTAINERS = 50_000  # far above any generation-0 threshold: the collector runs if it can
 
 

@@ -10,7 +10,11 @@ import importlib
 from pathlib import Path
 from typing import List, Tuple
 
+import pytest
+
 import mountprobe
+
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
 
 INIT = Path(mountprobe.__file__)
 PUBLIC = {

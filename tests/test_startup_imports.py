@@ -14,6 +14,8 @@ from typing import Dict, List, Set
 
 import pytest
 
+pytestmark = pytest.mark.host_only  # asks no kernel: not run in the real-kernel guests
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEAVY = {"typing", "re", "argparse", "json", "threading", "collections"}
 
