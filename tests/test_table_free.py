@@ -324,6 +324,18 @@ def test_is_mountpoint_never_reads_the_table(level: str, tmp_path: Path) -> None
 
 @pytest.mark.parametrize("level", LEVELS)
 @isolated
+def test_mount_at_of_a_path_where_nothing_is_mounted_never_reads_the_table(level: str, tmp_path: Path) -> None:
+    # statx says no mount root (5.8): None, without the table that records need before 6.15.
+    def question(tree: Tree, reads: TableReads) -> None:
+        plain = [p for p in _paths(tree) if _oracle.visible_at(_canonical(p)) is None and _canonical(p) != "/"]
+        assert len(plain) >= 5
+        assert [reads.during(mountprobe.mount_at, p) for p in plain] == [None] * len(plain)
+
+    _check(level, tmp_path, question)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@isolated
 def test_mount_root_in_a_chroot_is_the_tables_mount_point(level: str, tmp_path: Path) -> None:
     # A chroot to a mount root: paths and mount points are the chroot's. To a plain
     # directory: the mount holding it is described by neither mountinfo nor statmount.

@@ -197,8 +197,21 @@ def mount_at(path: bytes, with_propagate_from: bool, where: Where = None) -> Opt
     """The visible mount whose mount point is the canonical ``path``, or None."""
     if where is not None:
         return _mount_at_elsewhere(path, with_propagate_from, where)
-    found = _visible_at(_resolve.canonical(path), True)
+    at = _resolve.canonical(path)
+    if at != b"/" and _no_mount_root(at):  # "/" of a chroot to a plain directory is one
+        return None
+    found = _visible_at(at, True)
     return None if found is None else _plain(found, with_propagate_from)
+
+
+def _no_mount_root(path: bytes) -> bool:
+    """Does statx say (5.8: ``STATX_ATTR_MOUNT_ROOT``) that nothing is mounted at ``path``?
+    Then no table is read for it: a mount at a path is the root of a mount there."""
+    try:
+        st = _calls.statx(path, True, 0)
+    except (OSError, Unsupported):  # blocked, or gone: the table decides
+        return False
+    return bool(st.attributes_mask & kx.STATX_ATTR_MOUNT_ROOT) and not st.attributes & kx.STATX_ATTR_MOUNT_ROOT
 
 
 def mounts_under(path: bytes, include_self: bool, with_propagate_from: bool, where: Where = None) -> List[Mount]:
@@ -340,7 +353,7 @@ def _fill_parents(table: List[Mount]) -> List[Mount]:
     return table
 
 
-def _proved(ids: List[int]) -> Dict[int, Tuple[int, int, int]]:
+def _proved(ids: List[int], table: List[Mount]) -> Dict[int, Tuple[int, int, int]]:
     """legacy id -> (unique id, parent's unique id, parent's legacy id), from statmount after
     the read, of the mounts ``ids`` listed before it. A mount leaves a namespace only by
     umount, for good, so each one still attached was attached for the whole read, and kept its
@@ -350,7 +363,41 @@ def _proved(ids: List[int]) -> Dict[int, Tuple[int, int, int]]:
         replies = km.mount_ids(ids)
     except OSError:
         return {}
-    return {r[2]: (r[0], r[1], r[3]) for r in replies if type(r) is tuple}
+    proved = {r[2]: (r[0], r[1], r[3]) for r in replies if type(r) is tuple}
+    proved.update(_attached_during(ids, [m for m in table if m.id not in proved]))
+    return proved
+
+
+def _attached_during(before: List[int], unproved: List[Mount]) -> Dict[int, Tuple[int, int, int]]:
+    """The same, for the records ``unproved`` of mounts attached during the read (listed
+    after it, not before): the new id whose statmount names the record's legacy ids, device,
+    root and mount point (all filled since 6.8). Without it a watcher's listing would give
+    such a mount no unique id, and the next listing one. A mount unmounted during the read
+    whose legacy id, device, root and place a new one took at once is mistaken for it: the
+    blind spot of legacy identity (``still_mounted``)."""
+    after = _listed_ids() if unproved else None
+    if not after:
+        return {}
+    waiting = {m.id: m for m in unproved}
+    listed = set(before)
+    found: Dict[int, Tuple[int, int, int]] = {}
+    for mnt_id in after:
+        if mnt_id in listed:
+            continue
+        try:
+            r = km.statmount(mnt_id, km.STATMOUNT_MNT_BASIC | km.STATMOUNT_MNT_ROOT | km.STATMOUNT_MNT_POINT)
+        except OSError:
+            continue
+        m = waiting.get(r.mnt_id_old)
+        if (
+            m is not None
+            and (r.mnt_parent_id_old, r.sb_dev_major, r.sb_dev_minor) == (m.parent_id, m.major, m.minor)
+            and r.mnt_root is not None
+            and r.mnt_point is not None
+            and (os.fsdecode(r.mnt_root), os.fsdecode(r.mnt_point)) == (m.root, m.mountpoint)
+        ):
+            found[m.id] = (r.mnt_id, r.mnt_parent_id, r.mnt_parent_id_old)
+    return found
 
 
 def _with_unique_ids(table: List[Mount], proved: Dict[int, Tuple[int, int, int]]) -> List[Mount]:
@@ -416,7 +463,7 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
             table = _fill_parents(table)
         else:
             with collector_paused(len(table) > 256):
-                table = _with_unique_ids(table, _proved(before))
+                table = _with_unique_ids(table, _proved(before, table))
     if with_propagate_from or b"propagate_from:" not in data:
         return table
     return [_plain(m, False) for m in table]
@@ -457,7 +504,7 @@ def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None
     found = [m for m, _ in chosen]
     if before and found:
         own = _own_unique_ids(found, [unique for _, unique in chosen]) if ids else None
-        found = own if own is not None else _with_unique_ids(found, _proved(before))
+        found = own if own is not None else _with_unique_ids(found, _proved(before, found))
     if with_propagate_from or b"propagate_from:" not in kept:
         return found
     return [_plain(m, False) for m in found]
