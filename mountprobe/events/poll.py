@@ -21,7 +21,7 @@ import select
 from .._procfs import mountinfo_paths
 from ..errors import Unsupported
 from ..strategies.statmount import every_mount
-from .backend import legacy_key, resync
+from .backend import legacy_key, resync, same_mount
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,6 +31,19 @@ if TYPE_CHECKING:
     from .backend import Event, InScope, View
 
 NAME = "poll"
+
+
+def _as_seen(old: Optional[Mount], new: Mount) -> Mount:
+    """``new`` in the form the watcher first saw ``old``, the same mount, in: with or without
+    unique ids. A mountinfo read proves no id for a mount that went during it (6.8 to 6.14),
+    nor for one attached during it that cannot be paired after (``listing``). Each mount
+    keeps one key and one form in the events, from its mount to its umount."""
+    if old is None or (old.unique_id is None) == (new.unique_id is None) or not same_mount(old, new):
+        return new
+    if old.unique_id is None:
+        return new._replace(unique_id=None, parent_unique_id=None)
+    parent = old.parent_unique_id if old.parent_id == new.parent_id else None
+    return new._replace(unique_id=old.unique_id, parent_unique_id=parent)
 
 
 def open_mountinfo() -> Optional[int]:
@@ -122,10 +135,16 @@ class PollBackend:
             # listing would diff into events that never happened: read again.
             if len({m.id for m in table}) == len(table):
                 break
-        return table
+        # A record without its own unique id carries none of its parent's either: one form.
+        return [
+            m if m.unique_id is not None or m.parent_unique_id is None else m._replace(parent_unique_id=None)
+            for m in table
+        ]
 
     def changes(self, view: View, in_scope: InScope) -> List[Event]:
-        return resync(view, self.listing(), legacy_key) if self._mountinfo.rang() else []
+        if not self._mountinfo.rang():
+            return []
+        return resync(view, [_as_seen(view.get(m.id), m) for m in self.listing()], legacy_key)
 
     def close(self) -> None:
         self._mountinfo.close()
