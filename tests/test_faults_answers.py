@@ -242,13 +242,15 @@ def test_a_table_without_the_mounts_the_kernel_names_raises_naming_the_file(
     }
     # Which questions reach the table at this level; the others are answered by syscalls.
     # Records come from statmount only with its supported_mask (6.15); before that, the table.
+    # is_mounted of a type needs statmount's FS_TYPE (6.8), else it compares records.
     caps = mountprobe.capabilities()
     records = {"mount_at", "mount_of", "mounts_under"}
     by_table = {
         "proc-only": set(questions),
         "no-statx-EPERM": set(questions) - {"is_mountpoint", "is_mountpoint(dir)"},
         "full": {"list_mounts", "still_mounted"}
-        | (set() if caps.statx_unique_id and caps.statmount_records else records),
+        | (set() if caps.statx_unique_id and caps.statmount_records else records)
+        | (set() if caps.statx_unique_id and caps.statmount.usable else {"is_mounted"}),
     }[level]
     for name, question in questions.items():
         if name in by_table:
