@@ -292,9 +292,9 @@ def _subtree(top: int) -> List[int]:
         raise
 
 
-def _listmount(top: int, count: int, flags: int) -> List[int]:
+def _listmount(top: int, count: int, flags: int, last: int = 0) -> List[int]:
     try:
-        return k.listmount(top, 0, count, flags)
+        return k.listmount(top, last, count, flags)
     except OSError as exc:
         _calls.refused("listmount", exc, answers=True)
         raise
@@ -371,12 +371,12 @@ def _under(path: bytes, include_self: bool, with_propagate_from: bool, needle: O
         if below.mnt_point != point:
             break
         bottom, parent = below.mnt_id, below.mnt_parent_id
-    ids = [i for i in [bottom, *_subtree(bottom)] if i != top.unique_id]
     if at != point:
         # ``path`` is a directory inside its mount, whose subtree may be far larger than the
         # answer (kubelet's /var/lib/kubelet/pods on a mount holding every pod's volumes).
-        found = _below(ids, None, at, include_self, with_propagate_from, needle)
+        found = _below_plain(bottom, top.unique_id, at, include_self, with_propagate_from, needle)
     else:
+        ids = [i for i in [bottom, *_subtree(bottom)] if i != top.unique_id]
         keep = _keep_below(at, include_self, needle)
         found = _records(ids if needle is None else _sifted(ids, needle), with_propagate_from, keep)
         if keep(top):
@@ -429,10 +429,76 @@ def _below(
         if listed is None:
             listed = _subtree(k.LSMT_ROOT)
         if _table_is_cheaper(len(ids), len(listed)):
-            found = _below_by_table(ids, listed, at, include_self, with_propagate_from, needle)
+            members = set(ids)
+            found = _below_by_table(
+                lambda mnt_id, _parent: mnt_id in members, listed, at, include_self, with_propagate_from, needle
+            )
             if found is not None:
                 return found
     return _below_by_sweep(ids, at, include_self, with_propagate_from, needle)
+
+
+def _below_plain(
+    bottom: int, top: int, at: bytes, include_self: bool, with_propagate_from: bool, needle: Optional[Needle]
+) -> List[Mount]:
+    """``_below`` of the tree of ``bottom`` (the stack's ``top`` left out), listing that tree
+    only as far as the choice needs: whole where it is small, or until it is large enough
+    that one mountinfo read is cheaper. Then the few lines below ``at`` are checked to be in
+    the tree by their parents (``_descends``), so that a large tree is never walked whole
+    beside the namespace."""
+    first = max(1, _SWEEP_ALWAYS + 1)
+    subtree = _listmount(bottom, first, 0)
+    complete = len(subtree) < first  # a short page is the whole tree
+    if not complete or len(subtree) > _SWEEP_ALWAYS:
+        listed = _subtree(k.LSMT_ROOT)
+        enough = len(listed) // _LINES_PER_STATMOUNT + 1  # a tree this large: the read is cheaper
+        while not complete and len(subtree) < enough:
+            want = min(16384, enough - len(subtree))
+            page = _listmount(bottom, want, 0, subtree[-1])
+            subtree += page
+            complete = len(page) < want
+        if _table_is_cheaper(len(subtree), len(listed)):
+            found = _below_by_table(
+                lambda mnt_id, parent: _descends(parent, bottom),
+                listed,
+                at,
+                include_self,
+                with_propagate_from,
+                needle,
+            )
+            if found is not None:
+                return found
+        if not complete:
+            subtree += _rest_of(bottom, subtree[-1])
+    ids = [i for i in [bottom, *subtree] if i != top]
+    return _below_by_sweep(ids, at, include_self, with_propagate_from, needle)
+
+
+def _rest_of(top: int, last: int) -> List[int]:
+    """The ids of ``top``'s tree after ``last``, page by page."""
+    ids: List[int] = []
+    while True:
+        page = _listmount(top, 16384, 0, last)
+        ids += page
+        if len(page) < 16384:
+            return ids
+        last = page[-1]
+
+
+def _descends(parent: int, bottom: int) -> bool:
+    """Is a mount whose parent is ``parent`` in the tree of ``bottom``? Its parents up to
+    ``bottom``, one statmount each, or to the namespace's root, its own parent (a mount
+    outside this root, or gone: not in the tree of one inside it)."""
+    seen = set()
+    while parent != bottom:
+        if parent in seen:
+            return False
+        seen.add(parent)
+        try:
+            parent = _statmount(parent, k.STATMOUNT_MNT_BASIC).mnt_parent_id
+        except OSError:
+            return False
+    return True
 
 
 def _keep_below(at: bytes, include_self: bool, needle: Optional[Needle] = None) -> Callable[[Mount], bool]:
@@ -462,7 +528,7 @@ def _below_by_sweep(
 
 
 def _below_by_table(
-    ids: List[int],
+    member: Callable[[int, int], bool],
     listed: List[int],
     at: bytes,
     include_self: bool,
@@ -475,14 +541,15 @@ def _below_by_table(
     order, as listmount does (commit 2eea9ce4310d): the n-th line shows the n-th ``listed``
     mount when the counts agree, which each statmount confirms (the line's legacy id: a mount
     listed before the read and attached after it was attached all along, and kept its id).
-    None where the read cannot be trusted so (a mount came or went, no /proc): then sweep."""
+    None where the read cannot be trusted so (a mount came or went, no /proc): then sweep.
+    ``member(id, parent's id)`` tells a mount of the tree below the path from a covered
+    mount's that the same prefix shows."""
     try:
         data = read_mountinfo()
     except (OSError, MountprobeError):
         return None
     if data.count(b"\n") != len(listed) or (data and data[-1:] != b"\n"):
         return None
-    members = set(ids)
     keep = _keep_below(at, include_self)
     param = _param(with_propagate_from)
     found: List[Mount] = []
@@ -495,7 +562,7 @@ def _below_by_table(
         if m is None or m.id != legacy or not keep(m):
             return None
         # Not a member: not in the tree below the path (a covered mount's).
-        if mnt_id in members and (needle is None or needle.keep(m)):
+        if member(mnt_id, m.parent_unique_id or 0) and (needle is None or needle.keep(m)):
             found.append(m)
     return found
 
