@@ -511,15 +511,13 @@ def find_under(data: bytes, top: bytes, include_self: bool) -> List[Mount]:
     return _entries(data, False, keep, False, b" " + want)
 
 
-def skeleton(data: bytes) -> List[Tuple[int, int, bytes]]:
-    """(legacy id, parent's legacy id, raw escaped mount point) of each line of ``data``, in
-    order, with nothing decoded and no record built: what the tree of a table's mounts needs.
-    A line that does not give these three gets (-1, -1, b"")."""
+def skeleton(lines: List[bytes]) -> List[Tuple[int, int, bytes]]:
+    """(legacy id, parent's legacy id, raw escaped mount point) of each of the raw ``lines``
+    of a table, in order, with nothing decoded and no record built: what the tree of a
+    table's mounts needs. A line that does not give these three (the empty one after the
+    last newline too) gets (-1, -1, b"")."""
     out: List[Tuple[int, int, bytes]] = []
     append = out.append
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
     for line in lines:
         f = line.split(b" ", 5)
         try:

@@ -135,12 +135,13 @@ def _id_array(count: int) -> ctypes.Array[ctypes.c_uint64]:
     return ids
 
 
-def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0) -> List[int]:
-    """Every unique id below ``mnt_id``: a small first page (most subtrees are small, and
-    every call costs a walk of the namespace), then large ones. Ids only grow, so a mount
-    that exists for the whole walk is listed exactly once (it is no snapshot across pages)."""
+def listmount_all(mnt_id: int, ns_id: int = 0, ns_fd: int = 0, last: int = 0) -> List[int]:
+    """Every unique id below ``mnt_id`` (after ``last``): a small first page (most subtrees
+    are small, and every call costs a walk of the namespace), then large ones. Ids only
+    grow, so a mount that exists for the whole walk is listed exactly once (it is no
+    snapshot across pages)."""
     ids: List[int] = []
-    last, batch = 0, 256
+    batch = 256
     while True:
         page = listmount(mnt_id, last, batch, 0, ns_id, ns_fd)
         ids.extend(page)

@@ -256,13 +256,12 @@ def mounts_under_matching(
     top, data = _line_of(mi.read_mountinfo(), mnt_id, at)
     if top is None:  # the mount holding a plain-directory chroot: rare; the whole table
         return [m for m in mounts_under(path, include_self, with_propagate_from) if needle.keep(m)]
-    nodes = mi.skeleton(data)
-    escaped = mi.escape(at)
-    below = _tree_below(nodes, top.id, top.parent_id, mi.escape(os.fsencode(top.mountpoint)), escaped, include_self)
+    lines = data.split(b"\n")
+    point = mi.escape(os.fsencode(top.mountpoint))
+    below = _tree_below(mi.skeleton(lines), top.id, top.parent_id, point, mi.escape(at), include_self)
     raw = needle.raw()
     if any(condition is not None for condition in raw):
         below &= set(mi.sift(data, *raw)[1])
-    lines = data.split(b"\n")
     table = mi.parse_mountinfo(b"\n".join([lines[i] for i in sorted(below)]))
     return [_plain(m, with_propagate_from) for m in parents_first([m for m in table if needle.keep(m)])]
 

@@ -284,9 +284,9 @@ def mount_at(path: bytes, with_propagate_from: bool, where: Where = None) -> Opt
     return _holder(path, True, with_propagate_from, st)
 
 
-def _subtree(top: int) -> List[int]:
+def _subtree(top: int, last: int = 0) -> List[int]:
     try:
-        return k.listmount_all(top)
+        return k.listmount_all(top, last=last)
     except OSError as exc:
         _calls.refused("listmount", exc, answers=True)
         raise
@@ -469,20 +469,9 @@ def _below_plain(
             if found is not None:
                 return found
         if not complete:
-            subtree += _rest_of(bottom, subtree[-1])
+            subtree += _subtree(bottom, subtree[-1])
     ids = [i for i in [bottom, *subtree] if i != top]
     return _below_by_sweep(ids, at, include_self, with_propagate_from, needle)
-
-
-def _rest_of(top: int, last: int) -> List[int]:
-    """The ids of ``top``'s tree after ``last``, page by page."""
-    ids: List[int] = []
-    while True:
-        page = _listmount(top, 16384, 0, last)
-        ids += page
-        if len(page) < 16384:
-            return ids
-        last = page[-1]
 
 
 def _descends(parent: int, bottom: int) -> bool:
