@@ -313,11 +313,17 @@ def _parse(
     # Memos: thousands of binds of one filesystem share their super options, and devices,
     # roots, options and optional fields repeat too. Each distinct one is parsed once, up to a
     # bound; super options too long to be shared (an overlay's layers) are not hashed at all.
+    # Numbers: int() of a str costs several dict lookups (CPython's int() goes through the
+    # type's generic call), and where every line has its own device (a tmpfs, overlay or loop
+    # device each) the major and the parent's id still repeat: siblings share a parent, and a
+    # table a few majors.
     supers: Dict[str, Tuple[str, ...]] = {}
     options_of: Dict[str, Tuple[str, ...]] = {}
     tags_of: Dict[str, _Tags] = {}
     devnos: Dict[str, Tuple[int, int]] = {}
     roots: Dict[str, str] = {}
+    majors: Dict[str, int] = {}
+    parents: Dict[str, int] = {}
     unique: Dict[int, Optional[int]] = {}
     u = pu = None
     new, unesc, split_super, key_max, memo_max, u32 = _new, _unescape_text, _split_super, _MEMO_KEY_MAX, _MEMO_MAX, _U32
@@ -398,9 +404,14 @@ def _parse(
             d = devnos.get(raw_dev)
             if d is None:
                 major, colon, minor = raw_dev.partition(":")
-                if not (colon and major.isdigit() and minor.isdigit() and raw_dev.isascii()):
+                if not (colon and major.isdigit() and minor.isdigit() and (ascii_only or raw_dev.isascii())):
                     raise _Bad("bad MAJ:MIN")
-                d = (int(major), int(minor))
+                mj = majors.get(major)
+                if mj is None:
+                    mj = int(major)
+                    if len(majors) < memo_max:
+                        majors[major] = mj
+                d = (mj, int(minor))
                 if len(devnos) < devno_max:
                     devnos[raw_dev] = d
                 elif index < 2 * memo_max:  # most lines missed: look no more
@@ -420,7 +431,12 @@ def _parse(
                     roots, root_max = {}, 0
             if not ascii_only and not (raw_id + raw_parent).isascii():
                 raise ValueError("int() takes other digits than ASCII ones")
-            mnt_id, parent = int(raw_id), int(raw_parent)
+            mnt_id = int(raw_id)
+            parent = parents.get(raw_parent)
+            if parent is None:
+                parent = int(raw_parent)
+                if len(parents) < memo_max:
+                    parents[raw_parent] = parent
             if not point or (mnt_id | parent) >> 32:  # or negative, or wider than 32 bits
                 raise _Bad("empty mount point, or a mount id out of range")
         except (ValueError, IndexError) as exc:  # rare: checked here, off the hot path

@@ -64,23 +64,29 @@ def _root_id() -> Optional[int]:
     return _calls.legacy_mount_id(b"/", True)
 
 
+def _lists(table: List[Mount], mnt_id: int) -> bool:
+    """Does ``table`` hold a line of mount ``mnt_id``? A scan in C that stops at the line:
+    the mounts asked for ("/", the one holding /proc) come first in a table, and building a set
+    of every id would cost a pass over the whole table on every read of it."""
+    return mnt_id in map(_ID, table)
+
+
 def _unsound(table: List[Mount], root: Optional[int], also: Optional[bytes] = None) -> Optional[MountprobeError]:
     """The error to raise when ``table`` lacks a mount the kernel names: the one holding the
     mountinfo file, the one holding "/" (``root``) and, if given, the one holding the path
     ``also``. In a chroot to a plain directory mountinfo omits the mount holding "/"
     (its mount point lies outside the root), but the mounts inside name it as their parent."""
-    ids = set(map(_ID, table))  # a pass in C: this runs on every table read whole
     source, file_mount = _source_mount()
-    if file_mount is not None and file_mount not in ids:
+    if file_mount is not None and not _lists(table, file_mount):
         return _broken(source, f"mount {file_mount}, which holds that file")
-    if root is not None and root not in ids and not any(m.parent_id == root for m in table):
+    if root is not None and not _lists(table, root) and not any(m.parent_id == root for m in table):
         return _broken(source, f"mount {root}, which holds /")
     if also is not None:
         try:
             here = _calls.legacy_mount_id(also, False)
         except OSError:  # the path is gone: no mount to name
             here = None
-        if here is not None and here not in ids and here != root:
+        if here is not None and here != root and not _lists(table, here):
             return _broken(source, f"mount {here}, which holds {os.fsdecode(also)}")
     return None
 
