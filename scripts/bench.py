@@ -77,10 +77,16 @@ TARGETS = [
 FLAT = ("is_mountpoint at 10,000 mounts <= 1.3x at 100", "normal 10000", "normal 100", "mountprobe.is_mountpoint", 1.3)
 
 
-def per_call(fn: Callable[[], object], budget: float, rounds: int) -> float:
-    """The best of ``rounds`` rounds of bench_core's timing loop: what the code costs; slower
-    rounds measure other load on the machine (as the timeit docs advise)."""
-    return min(one_round(fn, budget) for _ in range(rounds))
+def interleaved(methods: Dict[str, Tuple[Callable[[], object], float]], rounds: int) -> Dict[str, float]:
+    """Seconds per call of each method: the best of ``rounds`` rounds of bench_core's timing
+    loop, the methods taking turns within each round, so that a slow spell of the machine
+    falls on all of them and not on the one timed during it; slower rounds measure other
+    load on the machine (as the timeit docs advise)."""
+    best = {name: float("inf") for name in methods}
+    for _ in range(rounds):
+        for name, (fn, budget) in methods.items():
+            best[name] = min(best[name], one_round(fn, budget))
+    return best
 
 
 def per_run(argv: Sequence[object], budget: float, most: int) -> float:
@@ -113,22 +119,25 @@ def measure(base: str, mp: str, sub: str, quick: bool) -> Dict[str, float]:
     """Every method, in this namespace. ``mp`` is a mount point, ``sub`` holds 10 mounts."""
     import psutil  # type: ignore[import-untyped, unused-ignore]  # the [bench] extra
 
-    budget, rounds = (0.05, 3) if quick else (0.1, 3)
+    budget, rounds = (0.05, 3) if quick else (0.1, 5)
     slow = max(budget, 0.3)
     b = os.fsencode(mp)
     cli = _command()
-    out = {
-        "raw statx": per_call(lambda: raw_statx(b), budget, rounds),
-        "mountprobe.is_mountpoint": per_call(lambda: mountprobe.is_mountpoint(b), budget, rounds),
-        "os.path.ismount": per_call(lambda: os.path.ismount(b), budget, rounds),
-        "mountprobe.mount_of": per_call(lambda: mountprobe.mount_of(b), budget, rounds),
-        "mountprobe.mount_at": per_call(lambda: mountprobe.mount_at(b), budget, rounds),
-        "mountprobe.is_mounted": per_call(lambda: mountprobe.is_mounted(b, fstype="tmpfs"), budget, rounds),
-        "mountprobe.mounts_under (10 below)": per_call(lambda: mountprobe.mounts_under(sub), slow, rounds),
-        "mountprobe.list_mounts": per_call(mountprobe.list_mounts, slow, rounds),
-        "read /proc/self/mountinfo": per_call(raw_mountinfo, slow, rounds),
-        "psutil.disk_partitions(all=True)": per_call(lambda: psutil.disk_partitions(all=True), slow, rounds),
-    }
+    out = interleaved(
+        {
+            "raw statx": (lambda: raw_statx(b), budget),
+            "mountprobe.is_mountpoint": (lambda: mountprobe.is_mountpoint(b), budget),
+            "os.path.ismount": (lambda: os.path.ismount(b), budget),
+            "mountprobe.mount_of": (lambda: mountprobe.mount_of(b), budget),
+            "mountprobe.mount_at": (lambda: mountprobe.mount_at(b), budget),
+            "mountprobe.is_mounted": (lambda: mountprobe.is_mounted(b, fstype="tmpfs"), budget),
+            "mountprobe.mounts_under (10 below)": (lambda: mountprobe.mounts_under(sub), slow),
+            "mountprobe.list_mounts": (mountprobe.list_mounts, slow),
+            "read /proc/self/mountinfo": (raw_mountinfo, slow),
+            "psutil.disk_partitions(all=True)": (lambda: psutil.disk_partitions(all=True), slow),
+        },
+        rounds,
+    )
     run_budget = 1.0 if quick else 3.0
     for name, argv in (
         ("$ mountpoint", ["mountpoint", "-q", mp]),
@@ -203,9 +212,9 @@ def report(results: Dict[str, Dict[str, float]], elapsed: float) -> str:
         "",
         f"`scripts/bench.py`, one run on {time.strftime('%Y-%m-%d')}: Linux {platform.release()}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {elapsed:.0f} s in all. "
-        "Functions: the best of 3 rounds of repeated calls; commands: the median of at least 3 runs "
-        "(after one unmeasured run). Each scenario is built in a private mount namespace and every "
-        "method timed there, in the same process, one after the other.",
+        "Functions: the best of 5 rounds of repeated calls, the functions taking turns within each "
+        "round; commands: the median of at least 3 runs (after one unmeasured run). Each scenario is "
+        "built in a private mount namespace and every method timed there, in the same process.",
         "",
         "![cost against number of mounts](benchmarks.png)",
         "",
