@@ -97,7 +97,8 @@ if TYPE_CHECKING:
 def preload() -> None:
     """Import now everything that any function of mountprobe may need later: every module,
     every strategy of every question, ``re`` (for names with rare escapes), ``select`` (to
-    ask whether the mount table changed during a read) and psutil (for
+    ask whether the mount table changed during a read), ``threading`` (to read a large table
+    on another CPU while parsing it) and psutil (for
     ``mount_namespaces`` and ``holders``) where installed. Call it before the process may
     lose access to the files of its Python installation: before a ``chroot``, a setuid to a
     user who cannot read them, or a sandbox that hides them. Afterwards every function
@@ -108,7 +109,7 @@ def preload() -> None:
     api = _lazy.load(f"{__name__}.api")
     for question in api.CHAINS:
         api.strategies(question)
-    for extra in ("re", "select", "psutil"):
+    for extra in ("re", "select", "threading", "psutil"):
         try:
             _lazy.load(extra)
         except ImportError:

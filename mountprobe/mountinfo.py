@@ -495,6 +495,39 @@ def parse_with_unique_ids(data: bytes, ids: List[int]) -> List[Mount]:
     return _entries(data, False, ids=ids)
 
 
+def parse_arriving(blocks: Iterable[bytes], ids: List[int]) -> Tuple[List[Mount], bytes]:
+    """``parse_with_unique_ids`` of a table parsed while it is read (``_overlap``): ``blocks``
+    are its bytes in order, as they land. The records, and the whole text. The lines are the
+    ones ``_decoded`` gives and parsed as though any held an escape or a byte above ASCII,
+    which the whole text is not there yet to rule out; CRLF lines (a hand-made file bound over
+    mountinfo) are parsed again, whole, as ``parse_mountinfo`` takes them."""
+    codec = _CODEC
+    seen: List[bytes] = []
+
+    def lines() -> Iterator[List[str]]:
+        tail = b""
+        for block in blocks:
+            seen.append(block)
+            if tail:
+                block = tail + block
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                tail = block
+                continue
+            tail = block[cut + 1 :]
+            yield block[:cut].decode(codec.pivot, codec.pivot_errors).split("\n")
+        yield [tail.decode(codec.pivot, codec.pivot_errors)]  # "" after a whole table's last newline
+
+    with collector_paused():
+        out = _parse(chain.from_iterable(lines()), None, False, True, False, None, False, ids)
+    data = b"".join(seen)
+    if b"\r\n" in data:
+        return _entries(data, False, ids=ids), data
+    if codec.redecode is not None:
+        out = [_redecoded(m, codec.redecode) for m in out]
+    return out, data
+
+
 def _as_text(raw: bytes) -> str:
     return raw.decode(_CODEC.pivot, _CODEC.pivot_errors)
 

@@ -17,9 +17,9 @@ _ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}.get(os.uname().machine, 0)
 _SYS_SECCOMP = {"x86_64": 317, "aarch64": 277}.get(os.uname().machine, 0)
 NUMBERS = {
     "x86_64": {"statx": 332, "name_to_handle_at": 303, "openat2": 437, "statmount": 457, "listmount": 458}
-    | {"fanotify_init": 300, "openat": 257},
+    | {"fanotify_init": 300, "openat": 257, "sendfile": 40, "memfd_create": 319},
     "aarch64": {"statx": 291, "name_to_handle_at": 264, "openat2": 437, "statmount": 457, "listmount": 458}
-    | {"fanotify_init": 262, "openat": 56},
+    | {"fanotify_init": 262, "openat": 56, "sendfile": 71, "memfd_create": 279},
 }.get(os.uname().machine, {})
 
 _LD_ABS = 0x20  # BPF_LD | BPF_W | BPF_ABS

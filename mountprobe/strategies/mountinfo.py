@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from operator import itemgetter
 
+from .. import _overlap
 from .. import mountinfo as mi
 from .._procfs import mountinfo_paths
 from ..errors import MountprobeError, OutsideRoot, ProcUnavailable, Unsupported
@@ -22,6 +23,7 @@ from . import _calls, _resolve
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from io import FileIO
     from typing import AnyStr, Dict, List, Optional, Set, Tuple
 
     from ..filters import Needle
@@ -450,9 +452,13 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
         # Listed after the open: a namespace unchanged since the open (the kernel's event
         # count, asked after the read) had these mounts all through the read.
         before = _listed_ids()
-        data = mi._read(file, name, False)
+        parsed = _parsed_while_read(file, before) if before and _overlap.worth_it(len(before)) else None
+        data = mi._read(file, name, False) if parsed is None else parsed[1]
         changed = mi.changed_since_open(file) if before else None
-    table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
+    if parsed is not None:
+        table = parsed[0]
+    else:
+        table = mi.parse_with_unique_ids(data, before) if before else mi.parse_mountinfo(data)
     root = _root_id()
     error = _unsound(table, root)
     if error is not None:
@@ -472,6 +478,23 @@ def list_mounts(with_propagate_from: bool, where: Where = None) -> List[Mount]:
     if with_propagate_from or b"propagate_from:" not in data:
         return table
     return [_plain(m, False) for m in table]
+
+
+def _parsed_while_read(file: FileIO, ids: List[int]) -> Optional[Tuple[List[Mount], bytes]]:
+    """The table of ``file`` parsed as another CPU reads it (``_overlap``): the records with
+    ``ids`` (as ``parse_with_unique_ids``) and the text; None where that cannot be had or the
+    copy failed, with ``file`` back at its start."""
+    arrival = _overlap.start(file)
+    if arrival is None:
+        return None
+    try:
+        parsed = mi.parse_arriving(arrival.blocks(), ids)
+    finally:
+        failed = arrival.finish()
+    if failed is not None:
+        file.seek(0)
+        return None
+    return parsed
 
 
 def list_matching(needle: Needle, with_propagate_from: bool, where: Where = None) -> List[Mount]:
