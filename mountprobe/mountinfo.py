@@ -521,6 +521,7 @@ def parse_arriving(blocks: Iterable[bytes], ids: List[int]) -> Tuple[List[Mount]
     with collector_paused():
         out = _parse(chain.from_iterable(lines()), None, False, True, False, None, False, ids)
     data = b"".join(seen)
+    seen.clear()  # one copy of the text, not two, beside the records
     if b"\r\n" in data:
         return _entries(data, False, ids=ids), data
     if codec.redecode is not None:

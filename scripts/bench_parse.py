@@ -14,7 +14,8 @@ alternate, and each keeps its best round of CPU time (the machines are shared an
 
 ``--mounts N`` also builds N tmpfs mounts, each with its own source, in a private mount
 namespace (root, or a user allowed to create user namespaces) and prints
-``list_mounts()`` / one raw read of mountinfo (target <= 2.5 at 10,000), with the parser's
+``list_mounts()`` / one raw read of mountinfo (target <= 2.5 at 10,000; by the wall clock,
+since the call reads on another CPU, and by the CPU time of the whole process), with the parser's
 share: ``parse_mountinfo`` of that read / the read; ``list_mounts()`` beside
 ``psutil.disk_partitions(all=True)`` and beside cloud-init's own text parse of /proc/mounts;
 and ``mounts_under`` of a plain directory (not a mount point) holding 10 of those mounts /
@@ -149,21 +150,25 @@ def repetitive(lines: int = LINES) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
-def once(fn: Callable[[], object]) -> float:
-    """CPU seconds of one call: on a machine shared by many, wall time mostly measures the
-    others (a round descheduled for 100 ms), CPU time measures the code."""
-    start = time.thread_time()
+def once(fn: Callable[[], object], clock: Callable[[], float] = time.thread_time) -> float:
+    """Seconds of one call by ``clock``: by default the CPU time of this thread, since on a
+    machine shared by many, wall time mostly measures the others (a round descheduled for
+    100 ms). A call that works on two CPUs (``list_mounts`` of a large table reads it on
+    another) is timed by the wall clock, and its CPU time by the process's."""
+    start = clock()
     fn()
-    return time.thread_time() - start
+    return clock() - start
 
 
-def side_by_side(a: Callable[[], object], b: Callable[[], object], rounds: int) -> Tuple[float, float]:
+def side_by_side(
+    a: Callable[[], object], b: Callable[[], object], rounds: int, clock: Callable[[], float] = time.thread_time
+) -> Tuple[float, float]:
     """Best time of ``a`` and of ``b``, over ``rounds`` alternating rounds."""
     ta: List[float] = []
     tb: List[float] = []
     for _ in range(rounds):
-        ta.append(once(a))
-        tb.append(once(b))
+        ta.append(once(a, clock))
+        tb.append(once(b, clock))
     return min(ta), min(tb)
 
 
@@ -245,14 +250,18 @@ def own_sources(count: int, rounds: int) -> Dict[str, Any]:
     listed = len(mountprobe.list_mounts())
     answer = mountprobe.last_answer()
     strategy = answer.strategy if answer else "?"
-    read, listing = side_by_side(raw_read, mountprobe.list_mounts, rounds)
+    read, listing = side_by_side(raw_read, mountprobe.list_mounts, rounds, time.perf_counter)
+    read_cpu, listing_cpu = side_by_side(raw_read, mountprobe.list_mounts, rounds, time.process_time)
     read2, parse = side_by_side(raw_read, lambda: parse_mountinfo(raw_read()), rounds)
     read3, under = side_by_side(raw_read, lambda: mountprobe.mounts_under(pods), rounds)
-    ps, listing2 = side_by_side(lambda: psutil.disk_partitions(all=True), mountprobe.list_mounts, rounds)
-    cloud, listing3 = side_by_side(cloud_init_mounts, mountprobe.list_mounts, rounds)
+    ps, listing2 = side_by_side(
+        lambda: psutil.disk_partitions(all=True), mountprobe.list_mounts, rounds, time.perf_counter
+    )
+    cloud, listing3 = side_by_side(cloud_init_mounts, mountprobe.list_mounts, rounds, time.perf_counter)
     return {
         "mounts": listed, "strategy": strategy, "read": read, "list": listing, "read2": read2, "parse": parse,
         "read3": read3, "under": under, "psutil": ps, "list2": listing2, "cloud": cloud, "list3": listing3,
+        "read_cpu": read_cpu, "list_cpu": listing_cpu,
     }  # fmt: skip
 
 
@@ -263,7 +272,12 @@ def mounts(count: int, rounds: int) -> bool:
         f"list_mounts() / one raw read, {got['mounts']:.0f} mounts each with its own source "
         f"(strategy {got['strategy']}): "
         f"read {got['read'] * 1e3:.2f} ms, list_mounts {got['list'] * 1e3:.2f} ms   ratio {ratio:.2f}   "
-        f"target <= 2.5   {'ok' if ratio <= 2.5 else 'MISSED'}"
+        f"target <= 2.5   {'ok' if ratio <= 2.5 else 'MISSED'}   (wall clock)"
+    )
+    print(
+        f"  CPU time of the process, all its threads: list_mounts() / one raw read = "
+        f"{got['list_cpu'] / got['read_cpu']:.2f} (read {got['read_cpu'] * 1e3:.2f} ms, list_mounts "
+        f"{got['list_cpu'] * 1e3:.2f} ms)"
     )
     print(
         f"  the parser's share: (read + parse_mountinfo) / read = {got['parse'] / got['read2']:.2f} "
