@@ -12,7 +12,7 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Any, Iterator, List, Optional, Tuple
 
 import _oracle
 import pytest
@@ -66,6 +66,14 @@ class _Spy:
         _overlap.start, _overlap._copy = spied_start, spied_copy
 
 
+def _scene(base: Path) -> Tuple[List[mountprobe.Mount], _Spy]:
+    """The table of many mounts under ``base``, as the plain read gives it, and a spy set
+    after that read."""
+    _needs_the_overlap()
+    _mount_many(base)
+    return _plain_read_records(), _Spy()
+
+
 def _plain_read_records() -> List[mountprobe.Mount]:
     saved, _overlap.MIN_MOUNTS = _overlap.MIN_MOUNTS, 1 << 62
     try:
@@ -97,10 +105,7 @@ def test_a_table_read_on_another_cpu_gives_the_records_of_one_whole_read(tmp_pat
 
 @isolated
 def test_where_sendfile_is_refused_the_table_is_read_again_as_before(tmp_path: Path) -> None:
-    _needs_the_overlap()
-    _mount_many(tmp_path)
-    expected = _plain_read_records()
-    spy = _Spy()
+    expected, spy = _scene(tmp_path)
     fail_syscalls({"sendfile": errno.EPERM})  # inherited by the helper thread, made after it
     probe.forget()
     records = mountprobe.list_mounts()
@@ -112,10 +117,7 @@ def test_where_sendfile_is_refused_the_table_is_read_again_as_before(tmp_path: P
 
 @isolated
 def test_where_memfd_create_is_refused_no_copy_begins_and_the_table_is_read_as_before(tmp_path: Path) -> None:
-    _needs_the_overlap()
-    _mount_many(tmp_path)
-    expected = _plain_read_records()
-    spy = _Spy()
+    expected, spy = _scene(tmp_path)
     fail_syscalls({"memfd_create": errno.EPERM})
     probe.forget()
     assert mountprobe.list_mounts() == expected
@@ -124,10 +126,7 @@ def test_where_memfd_create_is_refused_no_copy_begins_and_the_table_is_read_as_b
 
 @isolated
 def test_a_process_bound_to_one_cpu_reads_the_table_itself(tmp_path: Path) -> None:
-    _needs_the_overlap()
-    _mount_many(tmp_path)
-    expected = _plain_read_records()
-    spy = _Spy()
+    expected, spy = _scene(tmp_path)
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     assert mountprobe.list_mounts() == expected
     assert spy.starts == []
@@ -149,10 +148,7 @@ def _descriptors() -> List[str]:
 
 @isolated
 def test_an_exception_raised_mid_parse_leaves_no_descriptor_and_the_next_call_whole(tmp_path: Path) -> None:
-    _needs_the_overlap()
-    _mount_many(tmp_path)
-    expected = _plain_read_records()
-    spy = _Spy()
+    expected, spy = _scene(tmp_path)
     mine = _descriptors()
     blocks = _overlap.Arrival.blocks
 
@@ -175,9 +171,7 @@ def test_an_exception_raised_mid_parse_leaves_no_descriptor_and_the_next_call_wh
 
 @isolated
 def test_forks_from_another_thread_during_the_copies_leave_parent_and_children_whole(tmp_path: Path) -> None:
-    _needs_the_overlap()
-    _mount_many(tmp_path)
-    expected = _plain_read_records()
+    expected, _ = _scene(tmp_path)
     statuses: List[int] = []
 
     def forker() -> None:
