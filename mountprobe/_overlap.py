@@ -15,7 +15,6 @@ give None, and the caller reads the file as before."""
 
 from __future__ import annotations
 
-import _thread
 import os
 import time
 
@@ -46,16 +45,16 @@ def worth_it(mounts: int) -> bool:
 class Arrival:
     """The bytes of a mountinfo file as a helper thread copies them into a memfd."""
 
-    __slots__ = ("_done", "_helper", "_mem", "_outcome")
+    __slots__ = ("_helper", "_mem", "_outcome")
 
-    def __init__(self, mem: int, helper: Thread, done: _thread.LockType, outcome: List[BaseException]) -> None:
-        self._mem, self._helper, self._done, self._outcome = mem, helper, done, outcome
+    def __init__(self, mem: int, helper: Thread, outcome: List[BaseException]) -> None:
+        self._mem, self._helper, self._outcome = mem, helper, outcome
 
     def blocks(self) -> Iterator[bytes]:
         """Each block of the file as it lands, in order, until the copy has ended."""
         at = 0
         while True:
-            ended = not self._done.locked()  # asked before the size: the last block is never missed
+            ended = not self._helper.is_alive()  # asked before the size: the last block is never missed
             size = os.fstat(self._mem).st_size
             if size > at:
                 block = os.pread(self._mem, size - at, at)
@@ -74,8 +73,8 @@ class Arrival:
 
     def finish(self) -> Optional[BaseException]:
         """Wait for the helper to end and close this side; what stopped the copy, if it failed
-        (the blocks are then a part of the file only). Joined, not only done: no thread of
-        mountprobe's outlives the call (a fork right after it forks one thread)."""
+        (the blocks are then a part of the file only). Joined: no thread of mountprobe's
+        outlives the call (a fork right after it forks one thread)."""
         try:
             self._helper.join()
         finally:
@@ -95,8 +94,6 @@ def start(file: FileIO) -> Optional[Arrival]:
     try:
         theirs.append(os.dup(mem))  # os.dup gives close-on-exec descriptors (PEP 446)
         theirs.append(os.dup(file.fileno()))
-        done = _thread.allocate_lock()
-        done.acquire()
         outcome: List[BaseException] = []
     except BaseException as exc:  # out of descriptors; a signal handler's exception
         for fd in (mem, *theirs):
@@ -105,9 +102,9 @@ def start(file: FileIO) -> Optional[Arrival]:
             return None
         raise
     try:
-        helper = load("threading").Thread(target=_copy, args=(theirs[0], theirs[1], done, outcome), daemon=True)
+        helper = load("threading").Thread(target=_copy, args=(theirs[0], theirs[1], outcome), daemon=True)
         helper.start()
-        arrival = Arrival(mem, helper, done, outcome)
+        arrival = Arrival(mem, helper, outcome)
     except (ImportError, RuntimeError):  # threading lost (a chroot); "can't start new thread"
         for fd in (mem, *theirs):
             os.close(fd)
@@ -118,7 +115,7 @@ def start(file: FileIO) -> Optional[Arrival]:
     return arrival
 
 
-def _copy(out: int, source: int, done: _thread.LockType, outcome: List[BaseException]) -> None:
+def _copy(out: int, source: int, outcome: List[BaseException]) -> None:
     """The helper: the whole of ``source`` into ``out``. sendfile(2) may stop short (a signal
     after some bytes), so it is called until it copies nothing (the end of the file)."""
     try:
@@ -129,4 +126,3 @@ def _copy(out: int, source: int, done: _thread.LockType, outcome: List[BaseExcep
     finally:
         os.close(out)
         os.close(source)
-        done.release()

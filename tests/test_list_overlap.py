@@ -57,9 +57,9 @@ class _Spy:
             self.starts.append(arrival is not None)
             return arrival
 
-        def spied_copy(out: int, source: int, done: Any, outcome: List[BaseException]) -> None:
+        def spied_copy(out: int, source: int, outcome: List[BaseException]) -> None:
             try:
-                copy(out, source, done, outcome)
+                copy(out, source, outcome)
             finally:
                 self.copies.append(outcome[0] if outcome else None)
 
